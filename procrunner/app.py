@@ -1,0 +1,82 @@
+"""The app model: Procfile, environment and formation, loaded and validated before anything runs."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from procrunner import tree
+from procrunner.environment import base_port, load_env_files, merge_environment
+from procrunner.formation import InstanceSpec, parse_formation, plan_instances, select_types
+from procrunner.procfile import ProcessType, load_procfile
+from procrunner.settings import AppOptions
+
+
+@dataclass(frozen=True)
+class App:
+    root: Path
+    procfile: Path
+    types: tuple[ProcessType, ...]
+    env: Mapping[str, str]
+    env_files: tuple[Path, ...]
+    counts: Mapping[str, int]
+    base_port: int
+    plan: tuple[InstanceSpec, ...]
+
+
+def procfile_and_root(options: AppOptions) -> tuple[Path, Path]:
+    """``-f`` else ROOT/Procfile else ./Procfile; the root defaults to the Procfile's folder."""
+    if options.procfile is not None:
+        procfile = options.procfile
+    elif options.root is not None:
+        procfile = options.root / "Procfile"
+    else:
+        procfile = Path("Procfile")
+    root = options.root if options.root is not None else procfile.parent
+    return procfile, root.resolve()
+
+
+def load_environment(
+    options: AppOptions, root: Path, os_env: Mapping[str, str]
+) -> tuple[dict[str, str], tuple[Path, ...]]:
+    """The base environment of every child: ROOT/.env if present, or the ``-e`` files."""
+    if options.env_files is not None:
+        files = options.env_files
+    else:
+        default = root / ".env"
+        files = (default,) if default.is_file() else ()
+    merged = merge_environment(os_env, load_env_files(files), options.env_precedence)
+    return merged, files
+
+
+def load_app(options: AppOptions, os_env: Mapping[str, str]) -> App:
+    procfile, root = procfile_and_root(options)
+    types = load_procfile(procfile)
+    env, files = load_environment(options, root, os_env)
+    names = [t.name for t in types]
+    counts = parse_formation(options.formation, names)
+    if options.types:
+        counts = select_types(counts, options.types)
+    port = base_port(options.port, env)
+    plan = plan_instances(types, counts, port)
+    return App(root, procfile, types, env, files, counts, port, plan)
+
+
+def new_run_id() -> str:
+    return f"{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
+
+
+def instance_environment(
+    base: Mapping[str, str], spec: InstanceSpec, label: str, run_id: str
+) -> dict[str, str]:
+    """A new dict per incarnation: procrunner's own environment is never changed."""
+    env = dict(base)
+    env["PORT"] = str(spec.port)
+    env["PS"] = env["DYNO"] = spec.name
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    env[tree.RUN_MARKER] = run_id
+    env[tree.INCARNATION_MARKER] = f"{run_id}/{label}"
+    return env

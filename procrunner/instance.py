@@ -1,0 +1,222 @@
+"""One incarnation: spawn it, learn of its leader's exit, and stop its whole tree.
+
+The leader (``/bin/sh -c COMMAND``) runs in a new session, so its process group id is its pid.
+procrunner reaps the leader itself and only after the rest of the tree is gone: until then the
+leader is at worst a zombie that pins the group id, so ``killpg`` can never reach a group that
+someone else has reused.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+
+from procrunner import tree
+from procrunner.errors import ProcrunnerError
+from procrunner.output import Printer, StreamProtocol
+
+KILL_TIMEOUT = 2.0
+DRAIN_TIMEOUT = 0.5
+_KILL_ROUNDS = 3
+
+
+@dataclass(frozen=True)
+class ExitStatus:
+    """How a leader ended: an exit code or the signal that killed it."""
+
+    code: int | None = None
+    signal: int | None = None
+
+    @classmethod
+    def from_wait(cls, status: int) -> ExitStatus:
+        if os.WIFSIGNALED(status):
+            return cls(signal=os.WTERMSIG(status))
+        return cls(code=os.WEXITSTATUS(status))
+
+    @property
+    def shell_code(self) -> int:
+        """The status a shell reports: the exit code, or 128 + the signal number."""
+        return self.code if self.code is not None else 128 + (self.signal or 0)
+
+    def describe(self) -> str:
+        if self.signal is not None:
+            name = tree.signal_name(self.signal)
+            return f"killed by {name} (out of memory?)" if self.signal == 9 else f"killed by {name}"
+        if self.code == 127:
+            return "exited 127 (command not found)"
+        if self.code == 126:
+            return "exited 126 (command not executable)"
+        return f"exited {self.code}"
+
+
+@dataclass(frozen=True)
+class StopReport:
+    """What the stop sequence had to do."""
+
+    signalled: bool
+    killed: bool
+    survivors: tuple[int, ...] = ()
+
+
+class Incarnation:
+    """One run of an instance: one spawn, one process tree."""
+
+    def __init__(
+        self,
+        label: str,
+        command: str,
+        cwd: Path,
+        env: Mapping[str, str],
+        printer: Printer,
+        instance_name: str,
+    ) -> None:
+        self.label = label
+        self.marker = env[tree.INCARNATION_MARKER]
+        try:
+            self._popen = subprocess.Popen(
+                ["/bin/sh", "-c", command],
+                cwd=cwd,
+                env=dict(env),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT if printer.style.merge_stderr else subprocess.PIPE,
+                start_new_session=True,
+                bufsize=0,
+            )
+        except OSError as exc:
+            raise ProcrunnerError(f"cannot start {label}: {exc.strerror}", str(cwd)) from exc
+        self.pid = self._popen.pid
+        self.started = time.monotonic()
+        self.since = _create_time(self.pid)
+        self._printer = printer
+        self._name = instance_name
+        self._streams: list[StreamProtocol] = []
+        self._status: ExitStatus | None = None
+        self.exited: asyncio.Future[ExitStatus] = asyncio.get_running_loop().create_future()
+        _watch_exit(self.pid, self._on_leader_exit)
+
+    @property
+    def uptime(self) -> float:
+        return time.monotonic() - self.started
+
+    async def connect(self) -> None:
+        loop = asyncio.get_running_loop()
+        pipes = [(self._popen.stdout, False), (self._popen.stderr, True)]
+        for pipe, is_stderr in pipes:
+            if pipe is None:
+                continue
+            _, protocol = await loop.connect_read_pipe(
+                lambda is_stderr=is_stderr: StreamProtocol(self._printer, self._name, is_stderr),
+                pipe,
+            )
+            self._streams.append(protocol)
+
+    def send_signal(self, sig: int) -> None:
+        """A signal to the whole group, e.g. HUP for a reload."""
+        if self._status is None:
+            tree.send([], sig, group=self.pid)
+
+    async def stop(self, sig: int, timeout: float, escalate: asyncio.Event) -> StopReport:
+        """The stop sequence: ``sig`` and SIGCONT to the tree, wait ``timeout`` (or until
+        ``escalate``), SIGKILL what is left, a bounded wait, reap, drain the pipes."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        signalled = killed = False
+        seen: set[int] = set()
+        while not escalate.is_set() and (remaining := deadline - loop.time()) > 0:
+            procs = self._members()
+            if not procs:
+                break
+            fresh = [p for p in procs if p.pid not in seen]
+            seen.update(p.pid for p in fresh)
+            group = None if signalled else self._unreaped_group()
+            tree.send(fresh, sig, group)
+            tree.send(fresh, signal.SIGCONT, group)
+            signalled = True
+            await tree.wait_gone(procs, remaining, escalate)
+        survivors: list[psutil.Process] = []
+        for _ in range(_KILL_ROUNDS):
+            survivors = self._members()
+            if not survivors:
+                break
+            killed = True
+            tree.send(survivors, signal.SIGKILL, self._unreaped_group())
+            survivors = await tree.wait_gone(survivors, KILL_TIMEOUT)
+        leader_stuck = not await self._reap()
+        await self._drain()
+        stuck = [p.pid for p in survivors] + ([self.pid] if leader_stuck else [])
+        return StopReport(signalled, killed, tuple(stuck))
+
+    def _members(self) -> list[psutil.Process]:
+        return tree.members(self.pid, self.marker, self.since)
+
+    def _unreaped_group(self) -> int | None:
+        return self.pid if self._popen.returncode is None else None
+
+    def _on_leader_exit(self, status: ExitStatus) -> None:
+        self._status = status
+        if not self.exited.done():
+            self.exited.set_result(status)
+
+    async def _reap(self) -> bool:
+        """Reap the leader once it has exited; False if even SIGKILL did not end it."""
+        if self._status is None:
+            done, _ = await asyncio.wait([self.exited], timeout=KILL_TIMEOUT)
+            if not done:
+                return False
+        self._popen.wait()
+        return True
+
+    async def _drain(self) -> None:
+        waits = [s.closed for s in self._streams]
+        if waits:
+            await asyncio.wait(waits, timeout=DRAIN_TIMEOUT)
+        for stream in self._streams:
+            stream.close()
+
+
+def _create_time(pid: int) -> float:
+    try:
+        return psutil.Process(pid).create_time()
+    except psutil.Error:
+        return time.time()
+
+
+def _watch_exit(pid: int, callback: Callable[[ExitStatus], None]) -> None:
+    """Call back in the loop when ``pid`` exits, without reaping it (``WNOWAIT``)."""
+    loop = asyncio.get_running_loop()
+
+    def peek() -> ExitStatus:
+        result = os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT)
+        assert result is not None
+        if result.si_code in (os.CLD_KILLED, os.CLD_DUMPED):
+            return ExitStatus(signal=result.si_status)
+        return ExitStatus(code=result.si_status)
+
+    if hasattr(os, "pidfd_open"):
+        fd = os.pidfd_open(pid)
+
+        def readable() -> None:
+            loop.remove_reader(fd)
+            os.close(fd)
+            callback(peek())
+
+        loop.add_reader(fd, readable)
+        return
+
+    def wait_in_thread() -> None:
+        status = peek()
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(callback, status)
+
+    threading.Thread(target=wait_in_thread, name=f"wait-{pid}", daemon=True).start()

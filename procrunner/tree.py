@@ -1,0 +1,160 @@
+"""An incarnation's process tree: find every live member, signal them, wait for them to go.
+
+Members are the processes in the incarnation's process group plus the descendants that left
+it (``setsid``, double fork) but still carry the incarnation's marker in their environment.
+psutil does the walking; a process created before the incarnation is never a member, and
+psutil checks the create time before it signals, so a reused PID is never signalled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+
+import psutil
+
+RUN_MARKER = "PROCRUNNER_RUN"
+INCARNATION_MARKER = "PROCRUNNER_INCARNATION"
+_POLL_INTERVAL = 0.05
+
+
+def members(pgid: int, marker: str, since: float) -> list[psutil.Process]:
+    """Live (not zombie) processes in group ``pgid`` or whose environment carries ``marker``.
+
+    ``since`` is the leader's create time; older processes are skipped without reading their
+    environment, which keeps a scan cheap on a busy machine.
+    """
+    found: list[psutil.Process] = []
+    me = os.getpid()
+    for proc in psutil.process_iter():
+        try:
+            if proc.pid == me or proc.create_time() < since:
+                continue
+            if os.getpgid(proc.pid) != pgid and proc.environ().get(INCARNATION_MARKER) != marker:
+                continue
+            if proc.status() != psutil.STATUS_ZOMBIE:
+                found.append(proc)
+        except (psutil.Error, OSError):
+            continue
+    return found
+
+
+def run_members(run_id: str) -> list[psutil.Process]:
+    """Every live process that carries a run's marker: what a watchdog must take down."""
+    found: list[psutil.Process] = []
+    for proc in psutil.process_iter():
+        with contextlib.suppress(psutil.Error, OSError):
+            if (
+                proc.environ().get(RUN_MARKER) == run_id
+                and proc.status() != psutil.STATUS_ZOMBIE
+            ):
+                found.append(proc)
+    return found
+
+
+def send(procs: list[psutil.Process], sig: int, group: int | None = None) -> None:
+    """Signal a group (only while its leader is unreaped, so the id cannot be reused) and
+    each listed process outside it, so no process gets the signal twice."""
+    if group is not None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(group, sig)
+    for proc in procs:
+        with contextlib.suppress(psutil.Error, OSError):
+            if group is None or os.getpgid(proc.pid) != group:
+                proc.send_signal(sig)
+
+
+async def wait_gone(
+    procs: list[psutil.Process], timeout: float, interrupt: asyncio.Event | None = None
+) -> list[psutil.Process]:
+    """Wait until every process has exited (a zombie counts as gone), the timeout passes or
+    ``interrupt`` is set; returns the ones still alive. Event-driven through pidfds."""
+    loop = asyncio.get_running_loop()
+    waiters: list[asyncio.Future[None]] = []
+    fds: list[int] = []
+    try:
+        for proc in procs:
+            fd = _pidfd(proc)
+            if fd is None:
+                continue
+            fds.append(fd)
+            waiter: asyncio.Future[None] = loop.create_future()
+            loop.add_reader(fd, _resolve, waiter)
+            waiters.append(waiter)
+        if waiters or not _HAVE_PIDFD:
+            await _until(waiters, procs, timeout, interrupt)
+    finally:
+        for fd in fds:
+            loop.remove_reader(fd)
+            os.close(fd)
+    return [p for p in procs if _alive(p)]
+
+
+_HAVE_PIDFD = hasattr(os, "pidfd_open")
+
+
+def _pidfd(proc: psutil.Process) -> int | None:
+    if not _HAVE_PIDFD:
+        return None
+    try:
+        fd = os.pidfd_open(proc.pid)
+    except OSError:
+        return None
+    if not _alive(proc):  # the PID was reused between the scan and the open
+        os.close(fd)
+        return None
+    return fd
+
+
+def _resolve(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
+
+
+async def _until(
+    waiters: list[asyncio.Future[None]],
+    procs: list[psutil.Process],
+    timeout: float,
+    interrupt: asyncio.Event | None,
+) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    tasks: set[asyncio.Future[object]] = set(waiters)
+    interrupted = (
+        asyncio.ensure_future(interrupt.wait()) if interrupt is not None else None
+    )
+    try:
+        while loop.time() < deadline:
+            if interrupted is not None and interrupted.done():
+                return
+            if _HAVE_PIDFD:
+                pending = {t for t in tasks if not t.done()}
+                if not pending:
+                    return
+                watch = pending | ({interrupted} if interrupted is not None else set())
+                await asyncio.wait(
+                    watch, timeout=deadline - loop.time(), return_when=asyncio.FIRST_COMPLETED
+                )
+            else:
+                if not any(_alive(p) for p in procs):
+                    return
+                await asyncio.sleep(min(_POLL_INTERVAL, max(deadline - loop.time(), 0)))
+    finally:
+        if interrupted is not None:
+            interrupted.cancel()
+
+
+def _alive(proc: psutil.Process) -> bool:
+    try:
+        return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
+def signal_name(signum: int) -> str:
+    try:
+        return signal.Signals(signum).name
+    except ValueError:
+        return f"signal {signum}"
