@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
 import signal
 import subprocess
@@ -115,10 +116,8 @@ class Incarnation:
         for pipe, is_stderr in pipes:
             if pipe is None:
                 continue
-            _, protocol = await loop.connect_read_pipe(
-                lambda is_stderr=is_stderr: StreamProtocol(self._printer, self._name, is_stderr),
-                pipe,
-            )
+            protocol = StreamProtocol(self._printer, self._name, is_stderr)
+            await loop.connect_read_pipe(functools.partial(_same, protocol), pipe)
             self._streams.append(protocol)
 
     def send_signal(self, sig: int) -> None:
@@ -183,6 +182,10 @@ class Incarnation:
             await asyncio.wait(waits, timeout=DRAIN_TIMEOUT)
         for stream in self._streams:
             stream.close()
+
+
+def _same(protocol: StreamProtocol) -> StreamProtocol:
+    return protocol
 
 
 def _create_time(pid: int) -> float:

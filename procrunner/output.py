@@ -262,22 +262,26 @@ class LineAssembler:
     def _emit_lines(self, body: bytes) -> None:
         """``body`` is one or more whole lines, each ending in a newline."""
         if self._continuing:
-            first_end = body.find(b"\n") + 1
-            self._emit_piece(body[: first_end - 1])
-            self._continuing = False
-            body = body[first_end:]
+            first_end = body.find(b"\n")
+            self._emit_line(body[:first_end])
+            body = body[first_end + 1 :]
             if not body:
                 return
         if len(body) > MAX_LINE:
             for line in body[:-1].split(b"\n"):
-                for start in range(0, max(len(line), 1), MAX_LINE):
-                    self._emit_piece(line[start : start + MAX_LINE])
-                    self._continuing = start + MAX_LINE < len(line)
+                self._emit_line(line)
             return
         prefix = self._printer.prefix(self._name, self._mark)
         if prefix:
             body = prefix + body[:-1].replace(b"\n", b"\n" + prefix) + b"\n"
         self._printer.write(body)
+
+    def _emit_line(self, line: bytes) -> None:
+        """One whole line, in ``MAX_LINE`` pieces if it is longer."""
+        for start in range(0, max(len(line), 1), MAX_LINE):
+            self._emit_piece(line[start : start + MAX_LINE])
+            self._continuing = True
+        self._continuing = False
 
     def _emit_piece(self, piece: bytes) -> None:
         mark = self._continued_mark if self._continuing else self._mark
@@ -288,9 +292,9 @@ class LineAssembler:
             self._pending_since = time.monotonic()
         self._pending.append(data)
         self._pending_len += len(data)
-        if self._pending_len >= MAX_LINE:
+        if self._pending_len > MAX_LINE:
             held = b"".join(self._pending)
-            while len(held) >= MAX_LINE:
+            while len(held) > MAX_LINE:
                 self._emit_piece(held[:MAX_LINE])
                 self._continuing = True
                 held = held[MAX_LINE:]

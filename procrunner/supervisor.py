@@ -143,7 +143,6 @@ class Supervisor:
             self._crashed = True
             self._begin_shutdown(1, f"{label} failed to start")
             return
-        await incarnation.connect()
         instance.incarnation = incarnation
         instance.cause = None
         self._transition(instance, State.STARTING)
@@ -152,6 +151,7 @@ class Supervisor:
         self._printer.system(
             f"{label} started with pid {incarnation.pid} (port {instance.spec.port})"
         )
+        await incarnation.connect()
         name, number = instance.spec.name, instance.count
         incarnation.exited.add_done_callback(
             lambda done: self._queue.put_nowait(LeaderExited(name, number, done.result()))

@@ -121,10 +121,8 @@ async def _until(
 ) -> None:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
-    tasks: set[asyncio.Future[object]] = set(waiters)
-    interrupted = (
-        asyncio.ensure_future(interrupt.wait()) if interrupt is not None else None
-    )
+    tasks: set[asyncio.Future[None]] = set(waiters)
+    interrupted = asyncio.ensure_future(interrupt.wait()) if interrupt is not None else None
     try:
         while loop.time() < deadline:
             if interrupted is not None and interrupted.done():

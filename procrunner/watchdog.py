@@ -90,6 +90,8 @@ def _listen() -> tuple[dict[int, float], bool]:
 
 
 def _take_down(run_id: str, groups: dict[int, float], timeout: float) -> int:
+    import asyncio
+
     import psutil
 
     from procrunner import tree
@@ -107,9 +109,9 @@ def _take_down(run_id: str, groups: dict[int, float], timeout: float) -> int:
     procs = list(found.values())
     for sig in (signal.SIGTERM, signal.SIGCONT):
         tree.send(procs, sig)
-    _, alive = psutil.wait_procs(procs, timeout=timeout)
+    alive = asyncio.run(tree.wait_gone(procs, timeout))
     tree.send(alive, signal.SIGKILL)
-    psutil.wait_procs(alive, timeout=2)
+    asyncio.run(tree.wait_gone(alive, 2.0))
     return len(procs)
 
 
