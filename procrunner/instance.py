@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import functools
 import os
+import re
 import signal
 import subprocess
 import threading
@@ -27,6 +28,15 @@ from procrunner.errors import ProcrunnerError
 from procrunner.output import Printer, StreamProtocol
 
 KILL_TIMEOUT = 2.0
+_CONTROL = re.compile(r"[;&|<>()`\n]")
+# Reserved words, and builtins that exist only inside the shell: exec cannot run them.
+_NOT_EXECABLE = frozenset(
+    """
+    if then else elif fi do done case esac while until for in { } ! [[ ]] function select time
+    exec exit return break continue cd export unset set readonly local source . : eval trap wait
+    read shift alias unalias ulimit umask times getopts hash jobs fg bg type command
+    """.split()  # noqa: SIM905  (a list of words reads better as words)
+)
 DRAIN_TIMEOUT = 0.5
 _KILL_ROUNDS = 3
 
@@ -85,7 +95,7 @@ class Incarnation:
         self.marker = env[tree.INCARNATION_MARKER]
         try:
             self._popen = subprocess.Popen(
-                ["/bin/sh", "-c", command],
+                ["/bin/sh", "-c", shell_command(command)],
                 cwd=cwd,
                 env=dict(env),
                 stdin=subprocess.DEVNULL,
@@ -182,6 +192,16 @@ class Incarnation:
             await asyncio.wait(waits, timeout=DRAIN_TIMEOUT)
         for stream in self._streams:
             stream.close()
+
+
+def shell_command(command: str) -> str:
+    """``exec COMMAND`` for a simple command, so the shell does not stay as a middleman
+    between procrunner's signals and the program (as foreman does); the command as it is
+    otherwise (lists, pipes, redirections, compound commands, leading assignments)."""
+    words = command.split()
+    if not words or _CONTROL.search(command) or words[0] in _NOT_EXECABLE or "=" in words[0]:
+        return command
+    return f"exec {command}"
 
 
 def _same(protocol: StreamProtocol) -> StreamProtocol:

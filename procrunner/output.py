@@ -149,6 +149,7 @@ class Printer:
         self._cached_second = -1
         self._clock_text = b""
         self._readers: set[asyncio.ReadTransport] = set()
+        self.resumed_at = 0.0
         self.sink = sink_factory(self)
 
     def add_names(self, names: list[str]) -> None:
@@ -200,6 +201,8 @@ class Printer:
 
     def congestion_changed(self) -> None:
         paused = self.sink.congested
+        if not paused:
+            self.resumed_at = time.monotonic()
         for transport in self._readers:
             if transport.is_closing():
                 continue
@@ -225,7 +228,7 @@ class LineAssembler:
         self._continued_mark = separator + b"+"
         self._pending: list[bytes] = []
         self._pending_len = 0
-        self._pending_since = 0.0
+        self._last_data = 0.0
         self._continuing = False
         self._timer: asyncio.TimerHandle | None = None
 
@@ -288,8 +291,7 @@ class LineAssembler:
         self._printer.write(self._printer.prefix(self._name, mark) + piece + b"\n")
 
     def _hold(self, data: bytes) -> None:
-        if not self._pending:
-            self._pending_since = time.monotonic()
+        self._last_data = time.monotonic()
         self._pending.append(data)
         self._pending_len += len(data)
         if self._pending_len > MAX_LINE:
@@ -300,7 +302,6 @@ class LineAssembler:
                 held = held[MAX_LINE:]
             self._pending = [held] if held else []
             self._pending_len = len(held)
-            self._pending_since = time.monotonic()
         if self._pending and self._timer is None:
             self._arm(PARTIAL_DELAY)
 
@@ -311,9 +312,10 @@ class LineAssembler:
         self._timer = None
         if not self._pending:
             return
-        waited = time.monotonic() - self._pending_since
+        # Quiet time counts from the last bytes of this stream and from the last resume: while
+        # reading is paused, or just after, the rest of the line may still be in the pipe.
+        waited = time.monotonic() - max(self._last_data, self._printer.resumed_at)
         if self._printer.reading_paused or waited < PARTIAL_DELAY:
-            # The rest of the line is likely still in the pipe behind backpressure.
             self._arm(max(PARTIAL_DELAY - waited, 0.005))
             return
         self._emit_piece(b"".join(self._pending))

@@ -1,0 +1,89 @@
+"""A child program for tests: ``python kid.py BEHAVIOUR [ARGS]``.
+
+Each behaviour prints a line that tests wait for (``ready``), so no test sleeps blindly.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+
+
+def ready(text: str = "ready") -> None:
+    print(text, flush=True)
+
+
+def forever() -> None:
+    while True:
+        time.sleep(3600)
+
+
+def env(*names: str) -> None:
+    for name in names:
+        print(f"{name}={os.environ.get(name, '<unset>')!r}", flush=True)
+    forever()
+
+
+def ignore_term() -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    ready("ignoring TERM")
+    forever()
+
+
+def escape(how: str) -> None:
+    """Leave a descendant behind that procrunner must still find and stop."""
+    if how == "double-fork":
+        if os.fork() == 0:
+            os.setsid()
+            if os.fork() == 0:
+                forever()
+            os._exit(0)
+        os.wait()
+    elif os.fork() == 0:
+        if how != "group":
+            os.setsid()
+        if how == "ignore-term-setsid":
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        forever()
+    ready(f"escaped {how}")
+    forever()
+
+
+def leave(how: str) -> None:
+    """Exit at once, leaving a descendant behind (same group, or setsid)."""
+    if os.fork() == 0:
+        if how == "setsid":
+            os.setsid()
+        forever()
+    ready("leaving")
+
+
+def lines(count: str, size: str) -> None:
+    width = int(size) - 1
+    out = sys.stdout.buffer
+    for i in range(int(count)):
+        out.write(f"{os.environ.get('PS', '?')} {i:09d} ".encode().ljust(width, b"x") + b"\n")
+    out.flush()
+    ready("lines done")
+    forever()
+
+
+def unflushed() -> None:
+    print("said without flush")
+    forever()
+
+
+BEHAVIOURS = {
+    "env": env,
+    "ignore-term": ignore_term,
+    "escape": escape,
+    "leave": leave,
+    "lines": lines,
+    "unflushed": unflushed,
+    "sleep": lambda: (ready(), forever()),
+}
+
+if __name__ == "__main__":
+    BEHAVIOURS[sys.argv[1]](*sys.argv[2:])
