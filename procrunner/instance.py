@@ -48,12 +48,6 @@ class ExitStatus:
     code: int | None = None
     signal: int | None = None
 
-    @classmethod
-    def from_wait(cls, status: int) -> ExitStatus:
-        if os.WIFSIGNALED(status):
-            return cls(signal=os.WTERMSIG(status))
-        return cls(code=os.WEXITSTATUS(status))
-
     @property
     def shell_code(self) -> int:
         """The status a shell reports: the exit code, or 128 + the signal number."""
