@@ -70,10 +70,12 @@ def new_run_id() -> str:
 
 
 def instance_environment(
-    base: Mapping[str, str], spec: InstanceSpec, label: str, run_id: str
+    base: Mapping[str, str], spec: InstanceSpec, label: str, scratch: Path, run_id: str
 ) -> dict[str, str]:
     """A new dict per incarnation: procrunner's own environment is never changed."""
     env = dict(base)
+    for name in ("TMPDIR", "TMP", "TEMP", "PROCRUNNER_SCRATCH"):
+        env[name] = str(scratch)
     env["PORT"] = str(spec.port)
     env["PS"] = env["DYNO"] = spec.name
     env.setdefault("PYTHONUNBUFFERED", "1")

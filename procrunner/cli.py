@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import functools
 import os
 import sys
 from collections.abc import Sequence
@@ -16,22 +15,14 @@ from pathlib import Path
 from typing import NoReturn
 
 from procrunner import __version__
-from procrunner.app import (
-    App,
-    instance_environment,
-    load_app,
-    load_environment,
-    new_run_id,
-    procfile_and_root,
-)
+from procrunner.app import load_app, load_environment, procfile_and_root
 from procrunner.durations import parse_duration
 from procrunner.errors import ProcrunnerError
-from procrunner.events import Event, OutputBroken
-from procrunner.output import Printer, Sink, Style
+from procrunner.output import Style
 from procrunner.procfile import load_procfile
+from procrunner.session import run_formation
 from procrunner.settings import AppOptions, StartSettings
-from procrunner.supervisor import RunOptions, Supervisor
-from procrunner.watchdog import Watchdog
+from procrunner.supervisor import RunOptions
 
 BAD_INPUT = 2
 
@@ -98,6 +89,25 @@ def build_parser() -> argparse.ArgumentParser:
     start.add_argument(
         "--merge-stderr", action="store_true", help="show stderr lines like stdout lines"
     )
+    start.add_argument(
+        "--scratch-root", metavar="DIR",
+        help="where run scratch dirs go (default: <temp dir>/procrunner-<uid>/<app hash>)",
+    )
+    start.add_argument(
+        "--keep-scratch", action="store_true",
+        help="keep ended incarnations' scratch dirs (for debugging) instead of wiping them",
+    )
+    start.add_argument(
+        "--audit", action="store_true",
+        help="report files written into the app root during the run (local state)",
+    )
+    start.add_argument(
+        "--audit-ignore", metavar="PATHS",
+        help="comma-separated paths the audit ignores, e.g. backing-service data",
+    )
+    start.add_argument(
+        "--summary-json", metavar="FILE", help="also write the exit summary as JSON to FILE"
+    )
     start.set_defaults(handler=_start)
 
     check = commands.add_parser("check", help="validate the Procfile, env files and formation")
@@ -121,14 +131,21 @@ def _port(value: str | None) -> int | None:
     return int(value)
 
 
+def _path(value: str | None) -> Path | None:
+    return Path(value).absolute() if value else None
+
+
+def _paths(value: str | None) -> tuple[Path, ...] | None:
+    if value is None:
+        return None
+    return tuple(Path(p.strip()) for p in value.split(",") if p.strip())
+
+
 def _app_options(args: argparse.Namespace) -> AppOptions:
-    env_files = None
-    if args.env is not None:
-        env_files = tuple(Path(p.strip()) for p in args.env.split(",") if p.strip())
     return AppOptions(
         procfile=Path(args.procfile) if args.procfile else None,
         root=Path(args.root) if args.root else None,
-        env_files=env_files,
+        env_files=_paths(args.env),
         formation=getattr(args, "formation", None),
         port=_port(args.port),
         env_precedence=args.env_precedence,
@@ -150,40 +167,18 @@ def _start_settings(args: argparse.Namespace) -> StartSettings:
             color=color,
             merge_stderr=args.merge_stderr,
         ),
+        scratch_root=_path(args.scratch_root),
+        keep_scratch=args.keep_scratch,
+        audit=args.audit,
+        audit_ignore=_paths(args.audit_ignore) or (),
+        summary_json=_path(args.summary_json),
     )
 
 
 def _start(args: argparse.Namespace) -> int:
     settings = _start_settings(args)
     app = load_app(settings.app, os.environ)
-    return asyncio.run(_run_formation(settings, app))
-
-
-async def _run_formation(settings: StartSettings, app: App) -> int:
-    loop = asyncio.get_running_loop()
-    queue: asyncio.Queue[Event] = asyncio.Queue()
-
-    def sink(printer: Printer) -> Sink:
-        return Sink(
-            sys.stdout.fileno(),
-            loop,
-            printer.congestion_changed,
-            lambda: queue.put_nowait(OutputBroken()),
-        )
-
-    printer = Printer(settings.style, sink)
-    run_id = new_run_id()
-    env_for = functools.partial(instance_environment, app.env, run_id=run_id)
-    with Watchdog(run_id, settings.run.stop_timeout) as watchdog:
-        supervisor = Supervisor(
-            app.plan, app.root, env_for, printer, queue, settings.run, watchdog
-        )
-        try:
-            status = await supervisor.run()
-        finally:
-            await asyncio.to_thread(printer.sink.close)
-        watchdog.release()
-    return status
+    return asyncio.run(run_formation(settings, app))
 
 
 def _check(args: argparse.Namespace) -> int:

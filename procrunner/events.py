@@ -10,6 +10,8 @@ import enum
 from dataclasses import dataclass
 
 from procrunner.instance import ExitStatus, StopReport
+from procrunner.memory import Memory
+from procrunner.wipe import Inventory
 
 
 class State(enum.Enum):
@@ -41,11 +43,15 @@ def check_transition(name: str, old: State, new: State) -> None:
 
 
 class Cause(enum.Enum):
-    """Why an incarnation ended. Only crash and exited are the instance's own doing."""
+    """Why an incarnation ended, one list for the whole program. Only crash and exited are
+    the instance's own doing, and only they count toward backoff and giving up."""
 
     CRASH = "crash"
     EXITED = "exited"
+    CHAOS = "chaos"
+    WATCH = "watch"
     REQUESTED = "requested"
+    SCALED = "scaled"
     SHUTDOWN = "shutdown"
 
 
@@ -58,9 +64,19 @@ class LeaderExited:
 
 @dataclass(frozen=True)
 class Stopped:
+    """An incarnation's tree is gone and its scratch directory inventoried and wiped."""
+
     instance: str
     number: int
     report: StopReport
+    scratch: Inventory
+
+
+@dataclass(frozen=True)
+class MemorySampled:
+    """The latest memory of each live incarnation: (instance, incarnation number, memory)."""
+
+    samples: tuple[tuple[str, int, Memory], ...]
 
 
 @dataclass(frozen=True)
@@ -84,4 +100,20 @@ class OutputBroken:
     pass
 
 
-Event = LeaderExited | Stopped | Ready | SignalReceived | RunForElapsed | OutputBroken
+Event = (
+    LeaderExited | Stopped | MemorySampled | Ready | SignalReceived | RunForElapsed | OutputBroken
+)
+
+
+@dataclass(frozen=True)
+class EndedIncarnation:
+    """What the supervisor keeps of an incarnation once it has ended."""
+
+    label: str
+    pid: int
+    started_at: float
+    uptime: float
+    cause: Cause
+    how: str
+    scratch: Inventory
+    memory: Memory | None

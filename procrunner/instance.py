@@ -25,6 +25,7 @@ import psutil
 
 from procrunner import tree
 from procrunner.errors import ProcrunnerError
+from procrunner.memory import Memory, measure
 from procrunner.output import Printer, StreamProtocol
 
 KILL_TIMEOUT = 2.0
@@ -66,11 +67,12 @@ class ExitStatus:
 
 @dataclass(frozen=True)
 class StopReport:
-    """What the stop sequence had to do."""
+    """What the stop sequence had to do, and the tree's memory just before it began."""
 
     signalled: bool
     killed: bool
     survivors: tuple[int, ...] = ()
+    memory: Memory | None = None
 
 
 class Incarnation:
@@ -84,8 +86,10 @@ class Incarnation:
         env: Mapping[str, str],
         printer: Printer,
         instance_name: str,
+        scratch: Path,
     ) -> None:
         self.label = label
+        self.scratch = scratch
         self.marker = env[tree.INCARNATION_MARKER]
         try:
             self._popen = subprocess.Popen(
@@ -102,6 +106,9 @@ class Incarnation:
             raise ProcrunnerError(f"cannot start {label}: {exc.strerror}", str(cwd)) from exc
         self.pid = self._popen.pid
         self.started = time.monotonic()
+        self.started_at = time.time()
+        self.ended: float | None = None
+        self.last_memory: Memory | None = None
         self.since = _create_time(self.pid)
         self._printer = printer
         self._name = instance_name
@@ -112,7 +119,15 @@ class Incarnation:
 
     @property
     def uptime(self) -> float:
-        return time.monotonic() - self.started
+        return (self.ended or time.monotonic()) - self.started
+
+    @property
+    def status(self) -> ExitStatus | None:
+        return self._status
+
+    @property
+    def target(self) -> tree.Target:
+        return tree.Target(self.pid, self.marker, self.since)
 
     async def connect(self) -> None:
         loop = asyncio.get_running_loop()
@@ -136,10 +151,9 @@ class Incarnation:
         deadline = loop.time() + timeout
         signalled = killed = False
         seen: set[int] = set()
-        while not escalate.is_set() and (remaining := deadline - loop.time()) > 0:
-            procs = self._members()
-            if not procs:
-                break
+        procs = self._members()
+        memory = measure(procs) if procs else None
+        while procs and not escalate.is_set() and (remaining := deadline - loop.time()) > 0:
             fresh = [p for p in procs if p.pid not in seen]
             seen.update(p.pid for p in fresh)
             group = None if signalled else self._unreaped_group()
@@ -147,6 +161,7 @@ class Incarnation:
             tree.send(fresh, signal.SIGCONT, group)
             signalled = True
             await tree.wait_gone(procs, remaining, escalate)
+            procs = self._members()
         survivors: list[psutil.Process] = []
         for _ in range(_KILL_ROUNDS):
             survivors = self._members()
@@ -158,7 +173,7 @@ class Incarnation:
         leader_stuck = not await self._reap()
         await self._drain()
         stuck = [p.pid for p in survivors] + ([self.pid] if leader_stuck else [])
-        return StopReport(signalled, killed, tuple(stuck))
+        return StopReport(signalled, killed, tuple(stuck), memory)
 
     def _members(self) -> list[psutil.Process]:
         return tree.members(self.pid, self.marker, self.since)
@@ -168,6 +183,7 @@ class Incarnation:
 
     def _on_leader_exit(self, status: ExitStatus) -> None:
         self._status = status
+        self.ended = time.monotonic()
         if not self.exited.done():
             self.exited.set_result(status)
 

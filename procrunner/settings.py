@@ -30,3 +30,8 @@ class StartSettings:
     app: AppOptions = field(default_factory=AppOptions)
     run: RunOptions = field(default_factory=RunOptions)
     style: Style = field(default_factory=Style)
+    scratch_root: Path | None = None
+    keep_scratch: bool = False
+    audit: bool = False
+    audit_ignore: tuple[Path, ...] = ()
+    summary_json: Path | None = None

@@ -12,6 +12,8 @@ import asyncio
 import contextlib
 import os
 import signal
+from collections.abc import Mapping
+from dataclasses import dataclass
 
 import psutil
 
@@ -20,22 +22,44 @@ INCARNATION_MARKER = "PROCRUNNER_INCARNATION"
 _POLL_INTERVAL = 0.05
 
 
+@dataclass(frozen=True)
+class Target:
+    """How to recognise one incarnation's processes."""
+
+    pgid: int
+    marker: str
+    since: float
+
+
 def members(pgid: int, marker: str, since: float) -> list[psutil.Process]:
     """Live (not zombie) processes in group ``pgid`` or whose environment carries ``marker``.
 
     ``since`` is the leader's create time; older processes are skipped without reading their
     environment, which keeps a scan cheap on a busy machine.
     """
-    found: list[psutil.Process] = []
+    return members_of({"": Target(pgid, marker, since)})[""]
+
+
+def members_of(targets: Mapping[str, Target]) -> dict[str, list[psutil.Process]]:
+    """The live members of several incarnations, in one pass over the process table."""
+    found: dict[str, list[psutil.Process]] = {key: [] for key in targets}
+    if not targets:
+        return found
+    by_group = {t.pgid: key for key, t in targets.items()}
+    by_marker = {t.marker: key for key, t in targets.items() if t.marker}
+    oldest = min(t.since for t in targets.values())
     me = os.getpid()
     for proc in psutil.process_iter():
         try:
-            if proc.pid == me or proc.create_time() < since:
+            if proc.pid == me or proc.create_time() < oldest:
                 continue
-            if os.getpgid(proc.pid) != pgid and proc.environ().get(INCARNATION_MARKER) != marker:
+            key = by_group.get(os.getpgid(proc.pid))
+            if key is None:
+                key = by_marker.get(proc.environ().get(INCARNATION_MARKER, ""))
+            if key is None or proc.create_time() < targets[key].since:
                 continue
             if proc.status() != psutil.STATUS_ZOMBIE:
-                found.append(proc)
+                found[key].append(proc)
         except (psutil.Error, OSError):
             continue
     return found

@@ -73,7 +73,7 @@ def test_leftovers_of_an_exited_leader_are_stopped_before_anything_else(app: App
     run = app.start()
     assert run.finish() == 0
     text = run.text()
-    assert "once.1#1 exited 0" in text
+    assert "once.1#1 exited 0: stopping all processes" in text
     assert "once.1#1 left processes behind: stopped them" in text
 
 

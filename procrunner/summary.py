@@ -1,0 +1,79 @@
+"""The summary at exit: per instance, its incarnations, restarts by cause, uptime and what
+its ended incarnations destroyed. Text for people, JSON (``--summary-json``) for CI; both are
+built from the supervisor's own records."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from procrunner.durations import format_duration
+from procrunner.errors import ProcrunnerError
+from procrunner.supervisor import Instance
+from procrunner.units import format_bytes
+
+_HEADINGS = ("instance", "incarnations", "restarts", "uptime", "files", "scratch", "memory")
+
+
+def restarts_by_cause(instance: Instance) -> Counter[str]:
+    """Each incarnation after the first was a restart; its cause is how the one before ended."""
+    ended = instance.history[: max(instance.count - 1, 0)]
+    return Counter(e.cause.value for e in ended)
+
+
+def summary_lines(instances: Mapping[str, Instance]) -> list[str]:
+    rows = [_HEADINGS]
+    for instance in instances.values():
+        restarts = restarts_by_cause(instance)
+        history = instance.history
+        rows.append(
+            (
+                instance.spec.name,
+                str(instance.count),
+                ", ".join(f"{cause} {n}" for cause, n in sorted(restarts.items())) or "0",
+                format_duration(sum(e.uptime for e in history)),
+                str(sum(e.scratch.files for e in history)),
+                format_bytes(sum(e.scratch.bytes for e in history)),
+                format_bytes(sum(e.memory.best for e in history if e.memory)),
+            )
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(_HEADINGS))]
+    lines = ["summary (files, scratch and memory: what ended incarnations destroyed):"]
+    lines += ["  " + "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
+              for row in rows]
+    return lines
+
+
+def summary_data(
+    instances: Mapping[str, Instance], run_id: str, app_root: Path, status: int
+) -> dict[str, Any]:
+    data: list[dict[str, Any]] = []
+    for instance in instances.values():
+        incarnations = [{**asdict(e), "cause": e.cause.value} for e in instance.history]
+        data.append(
+            {
+                "name": instance.spec.name,
+                "type": instance.spec.type_name,
+                "port": instance.spec.port,
+                "state": instance.state.value,
+                "incarnations": incarnations,
+                "restarts": dict(restarts_by_cause(instance)),
+                "destroyed": {
+                    "files": sum(e.scratch.files for e in instance.history),
+                    "bytes": sum(e.scratch.bytes for e in instance.history),
+                    "memory": sum(e.memory.best for e in instance.history if e.memory),
+                },
+            }
+        )
+    return {"run_id": run_id, "app_root": str(app_root), "exit_status": status, "instances": data}
+
+
+def write_summary_json(path: Path, data: dict[str, Any]) -> None:
+    try:
+        path.write_text(json.dumps(data, indent=2) + "\n")
+    except OSError as exc:
+        raise ProcrunnerError(f"cannot write the summary: {exc.strerror}", str(path)) from exc
