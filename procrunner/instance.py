@@ -26,7 +26,7 @@ import psutil
 from procrunner import tree
 from procrunner.errors import ProcrunnerError
 from procrunner.memory import Memory, measure
-from procrunner.output import Printer, StreamProtocol
+from procrunner.output import Printer, StreamProtocol, enlarge_pipe
 
 KILL_TIMEOUT = 2.0
 _CONTROL = re.compile(r"[;&|<>()`\n]")
@@ -135,6 +135,7 @@ class Incarnation:
         for pipe, is_stderr in pipes:
             if pipe is None:
                 continue
+            enlarge_pipe(pipe.fileno())
             protocol = StreamProtocol(self._printer, self._name, is_stderr)
             await loop.connect_read_pipe(functools.partial(_same, protocol), pipe)
             self._streams.append(protocol)

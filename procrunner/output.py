@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import fcntl
 import os
 import select
 import threading
@@ -23,14 +24,25 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 MAX_LINE = 1 << 20
+PIPE_SIZE = 1 << 20
+_F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
 PARTIAL_DELAY = 0.05
 HIGH_WATER = 4 << 20
 LOW_WATER = 1 << 20
 SYSTEM_NAME = "system"
+_IOV_MAX = 1024
 
 _RESET = b"\033[0m"
 _PALETTE = (36, 33, 32, 35, 34, 96, 93, 92, 95, 94, 91, 31)
 _SYSTEM_COLOR = b"\033[1m"
+
+
+def enlarge_pipe(fd: int) -> None:
+    """Ask for a 1 MiB pipe buffer (Linux; the default is 64 KiB): fewer wake-ups and
+    context switches between writer, procrunner and reader under heavy output. Not a pipe,
+    or not Linux, or over the system's limit: left as it is."""
+    with contextlib.suppress(OSError):
+        fcntl.fcntl(fd, _F_SETPIPE_SZ, PIPE_SIZE)
 
 
 class Sink:
@@ -54,6 +66,7 @@ class Sink:
         self._closing = False
         self._broken = False
         self._written = 0
+        enlarge_pipe(fd)
         self._thread = threading.Thread(target=self._run, name="procrunner-stdout", daemon=True)
         self._thread.start()
 
@@ -66,12 +79,12 @@ class Sink:
     def broken(self) -> bool:
         return self._broken
 
-    def write(self, data: bytes) -> None:
+    def write_many(self, chunks: list[bytes]) -> None:
         if self._broken:
             return
         with self._cond:
-            self._chunks.append(data)
-            self._pending += len(data)
+            self._chunks.extend(chunks)
+            self._pending += sum(map(len, chunks))
             became_congested = not self._congested and self._pending >= HIGH_WATER
             if became_congested:
                 self._congested = True
@@ -97,22 +110,24 @@ class Sink:
                 if not self._chunks:
                     return
                 chunks, self._chunks = self._chunks, []
-            data = b"".join(chunks)
+            size = sum(map(len, chunks))
             if not self._broken:
-                self._write_all(data)
+                self._write_all(chunks)
             with self._cond:
-                self._pending -= len(data)
+                self._pending -= size
                 relieved = self._congested and self._pending <= LOW_WATER
                 if relieved:
                     self._congested = False
             if relieved:
                 self._call_in_loop(self._on_congestion_change)
 
-    def _write_all(self, data: bytes) -> None:
-        view = memoryview(data)
-        while view:
+    def _write_all(self, chunks: list[bytes]) -> None:
+        """``writev`` without joining (one copy less on the hot path); partial writes resume
+        where they stopped."""
+        views = [memoryview(c) for c in chunks if c]
+        while views:
             try:
-                n = os.write(self._fd, view)
+                written = os.writev(self._fd, views[:_IOV_MAX])
             except BlockingIOError:
                 select.select([], [self._fd], [])
                 continue
@@ -122,8 +137,11 @@ class Sink:
                 self._broken = True
                 self._call_in_loop(self._on_broken)
                 return
-            view = view[n:]
-            self._written += n
+            self._written += written
+            while views and written >= len(views[0]):
+                written -= len(views.pop(0))
+            if views and written:
+                views[0] = views[0][written:]
 
     def _call_in_loop(self, callback: Callable[[], None]) -> None:
         with contextlib.suppress(RuntimeError):  # the loop is already closed at exit
@@ -150,6 +168,8 @@ class Printer:
         self._clock_text = b""
         self._readers: set[asyncio.ReadTransport] = set()
         self.resumed_at = 0.0
+        self._batch: list[bytes] = []
+        self._flush_scheduled = False
         self.sink = sink_factory(self)
 
     def add_names(self, names: list[str]) -> None:
@@ -181,7 +201,16 @@ class Printer:
         return cached
 
     def write(self, data: bytes) -> None:
-        self.sink.write(data)
+        """Queue output; it goes to the sink once per event-loop turn, in one handoff."""
+        self._batch.append(data)
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            asyncio.get_running_loop().call_soon(self._flush)
+
+    def _flush(self) -> None:
+        self._flush_scheduled = False
+        batch, self._batch = self._batch, []
+        self.sink.write_many(batch)
 
     def system(self, text: str) -> None:
         """One line of procrunner's own, through the same path as the children's."""

@@ -19,8 +19,9 @@ class RecordingSink:
     def __init__(self) -> None:
         self.data = bytearray()
 
-    def write(self, data: bytes) -> None:
-        self.data += data
+    def write_many(self, chunks: list[bytes]) -> None:
+        for chunk in chunks:
+            self.data += chunk
 
 
 def printer(style: Style | None = None) -> tuple[Printer, RecordingSink]:
@@ -37,6 +38,7 @@ def feed(chunks: list[bytes], stderr: bool = False, style: Style | None = None) 
         for chunk in chunks:
             assembler.feed(chunk)
         assembler.flush()
+        await asyncio.sleep(0)
         return bytes(sink.data)
 
     return asyncio.run(go())
@@ -80,10 +82,12 @@ def test_a_partial_line_is_shown_after_a_moment_and_its_rest_is_marked() -> None
         out, sink = printer()
         assembler = LineAssembler(out, "web.1", False)
         assembler.feed(b"Password: ")
+        await asyncio.sleep(0)
         assert sink.data == b""
         await asyncio.sleep(PARTIAL_DELAY * 3)
         assert sink.data == b"web.1     | Password: \n"
         assembler.feed(b"ok\n")
+        await asyncio.sleep(0)
         return bytes(sink.data)
 
     assert asyncio.run(go()) == b"web.1     | Password: \nweb.1     |+ok\n"
