@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import secrets
+import os
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from procrunner import tree
 from procrunner.environment import base_port, load_env_files, merge_environment
 from procrunner.formation import InstanceSpec, parse_formation, plan_instances, select_types
+from procrunner.markers import INCARNATION_MARKER, RUN_MARKER, incarnation_marker
 from procrunner.procfile import ProcessType, load_procfile
 from procrunner.settings import AppOptions
 
@@ -66,7 +66,7 @@ def load_app(options: AppOptions, os_env: Mapping[str, str]) -> App:
 
 
 def new_run_id() -> str:
-    return f"{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
+    return f"{time.strftime('%Y%m%d-%H%M%S')}-{os.urandom(3).hex()}"
 
 
 def instance_environment(
@@ -79,6 +79,6 @@ def instance_environment(
     env["PORT"] = str(spec.port)
     env["PS"] = env["DYNO"] = spec.name
     env.setdefault("PYTHONUNBUFFERED", "1")
-    env[tree.RUN_MARKER] = run_id
-    env[tree.INCARNATION_MARKER] = f"{run_id}/{label}"
+    env[RUN_MARKER] = run_id
+    env[INCARNATION_MARKER] = incarnation_marker(run_id, label)
     return env

@@ -7,7 +7,6 @@ signal stopped procrunner, otherwise what the supervisor decided.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import sys
 from collections.abc import Sequence
@@ -18,11 +17,8 @@ from procrunner import __version__
 from procrunner.app import load_app, load_environment, procfile_and_root
 from procrunner.durations import parse_duration
 from procrunner.errors import ProcrunnerError
-from procrunner.output import Style
 from procrunner.procfile import load_procfile
-from procrunner.session import run_formation
-from procrunner.settings import AppOptions, StartSettings
-from procrunner.supervisor import RunOptions
+from procrunner.settings import AppOptions, RunOptions, StartSettings, Style
 
 BAD_INPUT = 2
 
@@ -178,6 +174,10 @@ def _start_settings(args: argparse.Namespace) -> StartSettings:
 def _start(args: argparse.Namespace) -> int:
     settings = _start_settings(args)
     app = load_app(settings.app, os.environ)
+    import asyncio  # the supervisor's machinery: only `start` pays for its imports
+
+    from procrunner.session import run_formation
+
     return asyncio.run(run_formation(settings, app))
 
 

@@ -25,6 +25,7 @@ import psutil
 
 from procrunner import tree
 from procrunner.errors import ProcrunnerError
+from procrunner.markers import INCARNATION_MARKER
 from procrunner.memory import Memory, measure
 from procrunner.output import Printer, StreamProtocol, enlarge_pipe
 
@@ -90,7 +91,7 @@ class Incarnation:
     ) -> None:
         self.label = label
         self.scratch = scratch
-        self.marker = env[tree.INCARNATION_MARKER]
+        self.marker = env[INCARNATION_MARKER]
         try:
             self._popen = subprocess.Popen(
                 ["/bin/sh", "-c", shell_command(command)],
@@ -163,14 +164,14 @@ class Incarnation:
             signalled = True
             await tree.wait_gone(procs, remaining, escalate)
             procs = self._members()
-        survivors: list[psutil.Process] = []
+        survivors = procs
         for _ in range(_KILL_ROUNDS):
-            survivors = self._members()
             if not survivors:
                 break
             killed = True
             tree.send(survivors, signal.SIGKILL, self._unreaped_group())
-            survivors = await tree.wait_gone(survivors, KILL_TIMEOUT)
+            await tree.wait_gone(survivors, KILL_TIMEOUT)
+            survivors = self._members()
         leader_stuck = not await self._reap()
         await self._drain()
         stuck = [p.pid for p in survivors] + ([self.pid] if leader_stuck else [])

@@ -21,7 +21,8 @@ import select
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+
+from procrunner.settings import Style
 
 MAX_LINE = 1 << 20
 PIPE_SIZE = 1 << 20
@@ -146,14 +147,6 @@ class Sink:
     def _call_in_loop(self, callback: Callable[[], None]) -> None:
         with contextlib.suppress(RuntimeError):  # the loop is already closed at exit
             self._loop.call_soon_threadsafe(callback)
-
-
-@dataclass(frozen=True)
-class Style:
-    timestamps: bool = True
-    prefix: bool = True
-    color: bool = False
-    merge_stderr: bool = False
 
 
 class Printer:

@@ -8,13 +8,10 @@ import functools
 import sys
 
 from procrunner.app import App, instance_environment, new_run_id
-from procrunner.audit import Audit
 from procrunner.events import Event, OutputBroken
-from procrunner.ignore import app_filter
 from procrunner.output import Printer, Sink
 from procrunner.scratch import ScratchSpace
 from procrunner.settings import StartSettings
-from procrunner.summary import summary_data, summary_lines, write_summary_json
 from procrunner.supervisor import Supervisor
 from procrunner.units import format_bytes
 from procrunner.watchdog import Watchdog
@@ -60,7 +57,12 @@ async def _supervise(
     own_files = [scratch.base, *settings.audit_ignore]
     if settings.summary_json is not None:
         own_files.append(settings.summary_json)
-    audit = Audit(app.root, app_filter(own_files), printer) if settings.audit else None
+    audit = None
+    if settings.audit:  # watchfiles is a heavy import: only with --audit
+        from procrunner.audit import Audit
+        from procrunner.ignore import app_filter
+
+        audit = Audit(app.root, app_filter(own_files), printer)
     stop_audit = asyncio.Event()
     watching = asyncio.create_task(audit.watch(stop_audit)) if audit else None
     env_for = functools.partial(instance_environment, app.env, run_id=run_id)
@@ -74,6 +76,8 @@ async def _supervise(
         stop_audit.set()
         await watching
         audit.finish()
+    from procrunner.summary import summary_data, summary_lines, write_summary_json
+
     for line in summary_lines(supervisor.instances):
         printer.system(line)
     if settings.summary_json is not None:

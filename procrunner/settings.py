@@ -6,10 +6,27 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from procrunner.output import Style
-from procrunner.supervisor import RunOptions
-
 EnvPrecedence = Literal["file", "os"]
+
+
+@dataclass(frozen=True)
+class Style:
+    """How output lines look."""
+
+    timestamps: bool = True
+    prefix: bool = True
+    color: bool = False
+    merge_stderr: bool = False
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How the supervisor runs and stops the formation."""
+
+    stop_timeout: float = 5.0
+    run_for: float | None = None
+    start_seconds: float = 1.0
+    memory_interval: float = 5.0
 
 
 @dataclass(frozen=True)

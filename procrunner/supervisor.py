@@ -36,6 +36,7 @@ from procrunner.instance import Incarnation
 from procrunner.memory import Memory, measure
 from procrunner.output import Printer
 from procrunner.scratch import ScratchSpace
+from procrunner.settings import RunOptions
 from procrunner.units import format_bytes
 from procrunner.watchdog import Watchdog
 from procrunner.wipe import Inventory
@@ -43,14 +44,6 @@ from procrunner.wipe import Inventory
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 OUTPUT_BROKEN_STATUS = 128 + signal.SIGPIPE
 EnvFor = Callable[[InstanceSpec, str, Path], Mapping[str, str]]
-
-
-@dataclass(frozen=True)
-class RunOptions:
-    stop_timeout: float = 5.0
-    run_for: float | None = None
-    start_seconds: float = 1.0
-    memory_interval: float = 5.0
 
 
 @dataclass

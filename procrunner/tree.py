@@ -17,8 +17,8 @@ from dataclasses import dataclass
 
 import psutil
 
-RUN_MARKER = "PROCRUNNER_RUN"
-INCARNATION_MARKER = "PROCRUNNER_INCARNATION"
+from procrunner.markers import INCARNATION_MARKER, RUN_MARKER
+
 _POLL_INTERVAL = 0.05
 
 
@@ -55,7 +55,7 @@ def members_of(targets: Mapping[str, Target]) -> dict[str, list[psutil.Process]]
                 continue
             key = by_group.get(os.getpgid(proc.pid))
             if key is None:
-                key = by_marker.get(proc.environ().get(INCARNATION_MARKER, ""))
+                key = by_marker.get(_marker_of(proc.pid))
             if key is None or proc.create_time() < targets[key].since:
                 continue
             if proc.status() != psutil.STATUS_ZOMBIE:
@@ -63,6 +63,28 @@ def members_of(targets: Mapping[str, Target]) -> dict[str, list[psutil.Process]]
         except (psutil.Error, OSError):
             continue
     return found
+
+
+_MARKER_PREFIX = f"\0{INCARNATION_MARKER}=".encode()
+
+
+def _marker_of(pid: int) -> str:
+    """The incarnation marker in a process's environment, read straight from /proc (far
+    cheaper than parsing the whole environment, and scans run this for many processes)."""
+    fd = os.open(f"/proc/{pid}/environ", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        chunks = []
+        while chunk := os.read(fd, 65536):
+            chunks.append(chunk)
+    finally:
+        os.close(fd)
+    block = b"\0" + b"".join(chunks)
+    start = block.find(_MARKER_PREFIX)
+    if start < 0:
+        return ""
+    start += len(_MARKER_PREFIX)
+    end = block.find(b"\0", start)
+    return block[start : end if end >= 0 else None].decode(errors="replace")
 
 
 def run_members(run_id: str) -> list[psutil.Process]:

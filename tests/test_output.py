@@ -10,7 +10,8 @@ import psutil
 import pytest
 from harness import App, kid, wait_until
 
-from procrunner.output import MAX_LINE, PARTIAL_DELAY, LineAssembler, Printer, Style
+from procrunner.output import MAX_LINE, PARTIAL_DELAY, LineAssembler, Printer
+from procrunner.settings import Style
 
 
 class RecordingSink:
