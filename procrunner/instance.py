@@ -173,7 +173,7 @@ class Incarnation:
             await tree.wait_gone(survivors, KILL_TIMEOUT)
             survivors = self._members()
         leader_stuck = not await self._reap()
-        await self._drain()
+        await self._drain(escalate)
         stuck = [p.pid for p in survivors] + ([self.pid] if leader_stuck else [])
         return StopReport(signalled, killed, tuple(stuck), memory)
 
@@ -198,10 +198,18 @@ class Incarnation:
         self._popen.wait()
         return True
 
-    async def _drain(self) -> None:
-        waits = [s.closed for s in self._streams]
-        if waits:
-            await asyncio.wait(waits, timeout=DRAIN_TIMEOUT)
+    async def _drain(self, escalate: asyncio.Event) -> None:
+        """Read the pipes to their end while output still moves (a slow reader of procrunner
+        may hold it back: nothing is dropped), but not past ``DRAIN_TIMEOUT`` without progress
+        (an escaped descendant may hold a pipe open) nor after a second Ctrl-C."""
+        pending = {s.closed for s in self._streams}
+        progress = -1
+        while pending and not escalate.is_set():
+            moved = self._printer.sink.written + sum(s.received for s in self._streams)
+            if moved == progress:
+                break
+            progress = moved
+            _, pending = await asyncio.wait(pending, timeout=DRAIN_TIMEOUT)
         for stream in self._streams:
             stream.close()
 

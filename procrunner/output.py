@@ -77,8 +77,8 @@ class Sink:
             return self._congested
 
     @property
-    def broken(self) -> bool:
-        return self._broken
+    def written(self) -> int:
+        return self._written
 
     def write_many(self, chunks: list[bytes]) -> None:
         if self._broken:
@@ -353,6 +353,7 @@ class StreamProtocol(asyncio.Protocol):
         self._printer = printer
         self._assembler = LineAssembler(printer, name, stderr)
         self._transport: asyncio.ReadTransport | None = None
+        self.received = 0
         self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -361,6 +362,7 @@ class StreamProtocol(asyncio.Protocol):
         self._printer.attach(transport)
 
     def data_received(self, data: bytes) -> None:
+        self.received += len(data)
         self._assembler.feed(data)
 
     def eof_received(self) -> bool:

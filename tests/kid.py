@@ -60,13 +60,15 @@ def leave(how: str) -> None:
     ready("leaving")
 
 
-def lines(count: str, size: str) -> None:
+def lines(count: str, size: str, done_file: str = "") -> None:
     width = int(size) - 1
     out = sys.stdout.buffer
     for i in range(int(count)):
         out.write(f"{os.environ.get('PS', '?')} {i:09d} ".encode().ljust(width, b"x") + b"\n")
     out.flush()
     ready("lines done")
+    if done_file:
+        open(f"{done_file}.{os.environ['PS']}", "w").close()
     forever()
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import re
 import signal
+from pathlib import Path
 
 import psutil
 import pytest
@@ -174,6 +175,19 @@ def test_a_slow_reader_slows_the_children_and_memory_stays_bounded(app: App) -> 
         drained += len(chunk)
     run.finish()
     assert drained > 0
+
+
+def test_output_held_back_by_a_slow_reader_is_not_lost_at_stop(app: App) -> None:
+    done = app.root / "done"
+    app.procfile(f"w: {kid('lines', '25000', '80', str(done))}\n")
+    run = app.start("-m", "w=2", "--no-timestamp", read=False)
+    both_done = lambda: all(Path(f"{done}.w.{n}").exists() for n in (1, 2))  # noqa: E731
+    assert wait_until(both_done, timeout=30)
+    run.signal(signal.SIGINT)
+    assert run.proc.stdout is not None
+    text = run.proc.stdout.read()
+    assert run.finish() == 130
+    check_intact(text, ["w.1", "w.2"], 25000, 80)
 
 
 def _blocked_writing(proc: psutil.Process) -> bool:
