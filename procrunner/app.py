@@ -17,6 +17,7 @@ from procrunner.settings import AppOptions
 
 @dataclass(frozen=True)
 class App:
+    options: AppOptions
     root: Path
     procfile: Path
     types: tuple[ProcessType, ...]
@@ -62,7 +63,7 @@ def load_app(options: AppOptions, os_env: Mapping[str, str]) -> App:
         counts = select_types(counts, options.types)
     port = base_port(options.port, env)
     plan = plan_instances(types, counts, port)
-    return App(root, procfile, types, env, files, counts, port, plan)
+    return App(options, root, procfile, types, env, files, counts, port, plan)
 
 
 def new_run_id() -> str:

@@ -9,10 +9,11 @@ only proposes.
 
 from __future__ import annotations
 
+import asyncio
+import os
 import random
-import secrets
 import signal
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 from procrunner.durations import format_duration, parse_duration
@@ -111,14 +112,14 @@ class ChaosPlanner:
     def __init__(self, spec: ChaosSpec, seed: int | None = None) -> None:
         self.spec = spec
         self.seed = seed if seed is not None else (spec.seed if spec.seed is not None
-                                                   else secrets.randbelow(2**31))
+                                                   else int.from_bytes(os.urandom(4)) >> 1)
         self._rng = random.Random(self.seed)
 
     def gaps(self) -> Iterator[float]:
-        """Seconds to wait before each kill (the first includes the ``after`` grace)."""
-        count = 0
+        """Seconds to wait before each attempt (the first includes the ``after`` grace).
+        Endless: ``max`` counts real kills, which only the supervisor knows."""
         wait = self.spec.after
-        while self.spec.max_kills is None or count < self.spec.max_kills:
+        while True:
             if self.spec.every is not None:
                 wait += self.spec.every
             else:
@@ -126,7 +127,12 @@ class ChaosPlanner:
                 wait += self._rng.expovariate(self.spec.rate_per_min / 60.0)
             yield wait
             wait = 0.0
-            count += 1
+
+    async def run(self, tick: Callable[[], None]) -> None:
+        """Call ``tick`` at each time of the schedule (the supervisor then picks a victim)."""
+        for gap in self.gaps():
+            await asyncio.sleep(gap)
+            tick()
 
     def choose(self, running: Sequence[str], type_of: dict[str, str]) -> str | None:
         """A victim, uniformly among the running instances of the chosen types."""

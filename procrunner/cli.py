@@ -10,14 +10,22 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import NoReturn
 
 from procrunner import __version__
-from procrunner.app import load_app, load_environment, procfile_and_root
+from procrunner.app import App, load_app, load_environment, procfile_and_root
+from procrunner.chaos import parse_chaos
 from procrunner.durations import parse_duration
 from procrunner.errors import ProcrunnerError
 from procrunner.procfile import load_procfile
+from procrunner.restart import (
+    RestartRules,
+    parse_backoff,
+    parse_give_up,
+    parse_policies,
+)
 from procrunner.settings import AppOptions, RunOptions, StartSettings, Style
 
 BAD_INPUT = 2
@@ -86,6 +94,23 @@ def build_parser() -> argparse.ArgumentParser:
         "--merge-stderr", action="store_true", help="show stderr lines like stdout lines"
     )
     start.add_argument(
+        "--restart", metavar="POLICY",
+        help="stop-all (default), never, on-failure or always; or per type: web=always,...",
+    )
+    start.add_argument(
+        "--backoff", metavar="SPEC",
+        help="restart backoff, e.g. first=0.5s,max=30s,reset=10s (the defaults)",
+    )
+    start.add_argument(
+        "--give-up", metavar="N/DURATION",
+        help="mark an instance fatal after N crashes within DURATION, e.g. 5/60s",
+    )
+    start.add_argument(
+        "--chaos", metavar="SPEC",
+        help="kill running instances on a schedule: every=10s or rate=6/min, types=, signal=, "
+        "seed=, after=, max=",
+    )
+    start.add_argument(
         "--scratch-root", metavar="DIR",
         help="where run scratch dirs go (default: <temp dir>/procrunner-<uid>/<app hash>)",
     )
@@ -149,14 +174,31 @@ def _app_options(args: argparse.Namespace) -> AppOptions:
     )
 
 
-def _start_settings(args: argparse.Namespace) -> StartSettings:
+def _restart_rules(args: argparse.Namespace, type_names: list[str]) -> RestartRules:
+    rules = RestartRules()
+    if args.restart is not None:
+        rules = parse_policies(args.restart, type_names)
+    if args.backoff is not None:
+        rules = replace(rules, backoff=parse_backoff(args.backoff))
+    if args.give_up is not None:
+        rules = replace(rules, give_up=parse_give_up(args.give_up))
+    return rules
+
+
+def _start_settings(args: argparse.Namespace, app: App) -> StartSettings:
+    names = [t.name for t in app.types]
     color = args.color
     if color is None:
         color = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
     run_for = None if args.run_for is None else parse_duration(args.run_for, "--run-for")
     return StartSettings(
-        app=_app_options(args),
-        run=RunOptions(stop_timeout=parse_duration(args.timeout, "--timeout"), run_for=run_for),
+        app=app.options,
+        run=RunOptions(
+            stop_timeout=parse_duration(args.timeout, "--timeout"),
+            run_for=run_for,
+            restart=_restart_rules(args, names),
+            chaos=parse_chaos(args.chaos, names) if args.chaos else None,
+        ),
         style=Style(
             timestamps=not args.no_timestamp,
             prefix=not args.no_prefix,
@@ -172,8 +214,8 @@ def _start_settings(args: argparse.Namespace) -> StartSettings:
 
 
 def _start(args: argparse.Namespace) -> int:
-    settings = _start_settings(args)
-    app = load_app(settings.app, os.environ)
+    app = load_app(_app_options(args), os.environ)
+    settings = _start_settings(args, app)
     import asyncio  # the supervisor's machinery: only `start` pays for its imports
 
     from procrunner.session import run_formation

@@ -6,53 +6,12 @@ frozen values on the queue; the supervisor alone acts on them.
 
 from __future__ import annotations
 
-import enum
 from dataclasses import dataclass
 
 from procrunner.instance import ExitStatus, StopReport
 from procrunner.memory import Memory
+from procrunner.states import Cause
 from procrunner.wipe import Inventory
-
-
-class State(enum.Enum):
-    """supervisord's names; shown in lowercase."""
-
-    STOPPED = "stopped"
-    STARTING = "starting"
-    RUNNING = "running"
-    STOPPING = "stopping"
-    EXITED = "exited"
-
-
-ALLOWED: dict[State, frozenset[State]] = {
-    State.STOPPED: frozenset({State.STARTING}),
-    State.STARTING: frozenset({State.RUNNING, State.STOPPING}),
-    State.RUNNING: frozenset({State.STOPPING}),
-    State.STOPPING: frozenset({State.STOPPED, State.EXITED}),
-    State.EXITED: frozenset({State.STARTING}),
-}
-
-
-class IllegalTransition(RuntimeError):
-    """A bug: the supervisor tried an arrow that the table does not allow."""
-
-
-def check_transition(name: str, old: State, new: State) -> None:
-    if new not in ALLOWED[old]:
-        raise IllegalTransition(f"{name}: {old.value} -> {new.value} is not allowed")
-
-
-class Cause(enum.Enum):
-    """Why an incarnation ended, one list for the whole program. Only crash and exited are
-    the instance's own doing, and only they count toward backoff and giving up."""
-
-    CRASH = "crash"
-    EXITED = "exited"
-    CHAOS = "chaos"
-    WATCH = "watch"
-    REQUESTED = "requested"
-    SCALED = "scaled"
-    SHUTDOWN = "shutdown"
 
 
 @dataclass(frozen=True)
@@ -86,6 +45,19 @@ class Ready:
 
 
 @dataclass(frozen=True)
+class Respawn:
+    """A backoff delay is over: start the instance's next incarnation."""
+
+    instance: str
+    number: int
+
+
+@dataclass(frozen=True)
+class ChaosTick:
+    """The chaos schedule says: kill one running instance now."""
+
+
+@dataclass(frozen=True)
 class SignalReceived:
     signum: int
 
@@ -101,7 +73,15 @@ class OutputBroken:
 
 
 Event = (
-    LeaderExited | Stopped | MemorySampled | Ready | SignalReceived | RunForElapsed | OutputBroken
+    LeaderExited
+    | Stopped
+    | MemorySampled
+    | Ready
+    | Respawn
+    | ChaosTick
+    | SignalReceived
+    | RunForElapsed
+    | OutputBroken
 )
 
 

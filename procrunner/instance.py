@@ -117,6 +117,7 @@ class Incarnation:
         self._status: ExitStatus | None = None
         self.exited: asyncio.Future[ExitStatus] = asyncio.get_running_loop().create_future()
         _watch_exit(self.pid, self._on_leader_exit)
+        self._connected = asyncio.create_task(self._connect())
 
     @property
     def uptime(self) -> float:
@@ -130,7 +131,7 @@ class Incarnation:
     def target(self) -> tree.Target:
         return tree.Target(self.pid, self.marker, self.since)
 
-    async def connect(self) -> None:
+    async def _connect(self) -> None:
         loop = asyncio.get_running_loop()
         pipes = [(self._popen.stdout, False), (self._popen.stderr, True)]
         for pipe, is_stderr in pipes:
@@ -149,6 +150,7 @@ class Incarnation:
     async def stop(self, sig: int, timeout: float, escalate: asyncio.Event) -> StopReport:
         """The stop sequence: ``sig`` and SIGCONT to the tree, wait ``timeout`` (or until
         ``escalate``), SIGKILL what is left, a bounded wait, reap, drain the pipes."""
+        await self._connected
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         signalled = killed = False

@@ -7,9 +7,16 @@ per process, so sampling every few seconds stays cheap.
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import psutil
+
+from procrunner import tree
+
+Key = tuple[str, int]
+Samples = tuple[tuple[str, int, "Memory"], ...]
 
 
 @dataclass(frozen=True)
@@ -40,3 +47,26 @@ def measure(procs: list[psutil.Process]) -> Memory | None:
     if not read:
         return None
     return Memory(rss, None if uss_missing else uss)
+
+
+def measure_all(targets: Mapping[Key, tree.Target]) -> Samples:
+    """The memory of several incarnations' trees, in one pass over the process table."""
+    samples = []
+    for (name, number), procs in tree.members_of(targets).items():
+        memory = measure(procs)
+        if memory is not None:
+            samples.append((name, number, memory))
+    return tuple(samples)
+
+
+async def sample_memory(
+    targets: Callable[[], Mapping[Key, tree.Target]],
+    report: Callable[[Samples], None],
+    first: float,
+    interval: float,
+) -> None:
+    """Every ``interval`` seconds (the first after ``first``), off the event loop."""
+    await asyncio.sleep(first)
+    while True:
+        report(await asyncio.to_thread(measure_all, targets()))
+        await asyncio.sleep(interval)

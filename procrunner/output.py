@@ -31,11 +31,13 @@ PARTIAL_DELAY = 0.05
 HIGH_WATER = 4 << 20
 LOW_WATER = 1 << 20
 SYSTEM_NAME = "system"
+CHAOS_NAME = "chaos"
 _IOV_MAX = 1024
 
 _RESET = b"\033[0m"
 _PALETTE = (36, 33, 32, 35, 34, 96, 93, 92, 95, 94, 91, 31)
 _SYSTEM_COLOR = b"\033[1m"
+_CHAOS_COLOR = b"\033[1;31m"
 
 
 def enlarge_pipe(fd: int) -> None:
@@ -155,7 +157,7 @@ class Printer:
     def __init__(self, style: Style, sink_factory: Callable[[Printer], Sink]) -> None:
         self.style = style
         self._width = len(SYSTEM_NAME)
-        self._colors: dict[str, bytes] = {SYSTEM_NAME: _SYSTEM_COLOR}
+        self._colors: dict[str, bytes] = {SYSTEM_NAME: _SYSTEM_COLOR, CHAOS_NAME: _CHAOS_COLOR}
         self._prefix_cache: dict[tuple[str, bytes], bytes] = {}
         self._cached_second = -1
         self._clock_text = b""
@@ -169,7 +171,7 @@ class Printer:
         """Register instance names: pads every prefix to the longest, gives each a colour."""
         for name in names:
             if name not in self._colors:
-                index = len(self._colors) - 1
+                index = len(self._colors) - 2
                 self._colors[name] = b"\033[%dm" % _PALETTE[index % len(_PALETTE)]
         self._width = max(self._width, *(len(n) for n in names)) if names else self._width
         self._prefix_cache.clear()
@@ -205,9 +207,10 @@ class Printer:
         batch, self._batch = self._batch, []
         self.sink.write_many(batch)
 
-    def system(self, text: str) -> None:
-        """One line of procrunner's own, through the same path as the children's."""
-        self.write(self.prefix(SYSTEM_NAME, b"| ") + text.encode(errors="replace") + b"\n")
+    def system(self, text: str, name: str = SYSTEM_NAME) -> None:
+        """One line of procrunner's own (``system``, or ``chaos``), through the same path as
+        the children's."""
+        self.write(self.prefix(name, b"| ") + text.encode(errors="replace") + b"\n")
 
     def attach(self, transport: asyncio.ReadTransport) -> None:
         self._readers.add(transport)

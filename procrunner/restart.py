@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from procrunner.durations import parse_duration
 from procrunner.errors import ProcrunnerError
-from procrunner.events import Cause
+from procrunner.states import Cause
 
 
 class Policy(enum.Enum):
@@ -135,6 +135,17 @@ def _policy(value: str, source: str) -> Policy:
         choices = ", ".join(p.value for p in Policy)
         raise ProcrunnerError(f"unknown restart policy {value!r} (choose from {choices})",
                               source) from None
+
+
+def parse_backoff(text: str, source: str = "--backoff") -> Backoff:
+    """``first=0.5s,max=30s,reset=10s`` (any subset)."""
+    values = {"first": Backoff.first, "max": Backoff.cap, "reset": Backoff.reset_after}
+    for entry in text.split(","):
+        key, eq, value = (part.strip() for part in entry.partition("="))
+        if not eq or key not in values:
+            raise ProcrunnerError(f"expected first=, max= or reset=DURATION, got {entry!r}", source)
+        values[key] = parse_duration(value, source)
+    return Backoff(first=values["first"], cap=values["max"], reset_after=values["reset"])
 
 
 def parse_give_up(text: str, source: str = "--give-up") -> GiveUp:

@@ -6,6 +6,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from procrunner.chaos import ChaosSpec
+from procrunner.restart import RestartRules
+
 EnvPrecedence = Literal["file", "os"]
 
 
@@ -27,6 +30,9 @@ class RunOptions:
     run_for: float | None = None
     start_seconds: float = 1.0
     memory_interval: float = 5.0
+    restart: RestartRules = field(default_factory=RestartRules)
+    chaos: ChaosSpec | None = None
+    port_ready_types: frozenset[str] = frozenset({"web"})
 
 
 @dataclass(frozen=True)

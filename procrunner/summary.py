@@ -5,6 +5,7 @@ built from the supervisor's own records."""
 from __future__ import annotations
 
 import json
+import statistics
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import asdict
@@ -45,7 +46,21 @@ def summary_lines(instances: Mapping[str, Instance]) -> list[str]:
     lines = ["summary (files, scratch and memory: what ended incarnations destroyed):"]
     lines += ["  " + "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
               for row in rows]
+    for type_name, times in recoveries_by_type(instances).items():
+        lines.append(
+            f"recovery of {type_name} (an incarnation's end to its successor ready): "
+            f"median {format_duration(statistics.median(times))}, "
+            f"max {format_duration(max(times))} over {len(times)} restarts"
+        )
     return lines
+
+
+def recoveries_by_type(instances: Mapping[str, Instance]) -> dict[str, list[float]]:
+    found: dict[str, list[float]] = {}
+    for instance in instances.values():
+        if instance.recoveries:
+            found.setdefault(instance.spec.type_name, []).extend(instance.recoveries)
+    return found
 
 
 def summary_data(
@@ -62,6 +77,7 @@ def summary_data(
                 "state": instance.state.value,
                 "incarnations": incarnations,
                 "restarts": dict(restarts_by_cause(instance)),
+                "recoveries": instance.recoveries,
                 "destroyed": {
                     "files": sum(e.scratch.files for e in instance.history),
                     "bytes": sum(e.scratch.bytes for e in instance.history),

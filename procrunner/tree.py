@@ -12,14 +12,16 @@ import asyncio
 import contextlib
 import os
 import signal
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
+from typing import TypeVar
 
 import psutil
 
 from procrunner.markers import INCARNATION_MARKER, RUN_MARKER
 
 _POLL_INTERVAL = 0.05
+K = TypeVar("K", bound=Hashable)
 
 
 @dataclass(frozen=True)
@@ -37,12 +39,12 @@ def members(pgid: int, marker: str, since: float) -> list[psutil.Process]:
     ``since`` is the leader's create time; older processes are skipped without reading their
     environment, which keeps a scan cheap on a busy machine.
     """
-    return members_of({"": Target(pgid, marker, since)})[""]
+    return members_of({0: Target(pgid, marker, since)})[0]
 
 
-def members_of(targets: Mapping[str, Target]) -> dict[str, list[psutil.Process]]:
+def members_of(targets: Mapping[K, Target]) -> dict[K, list[psutil.Process]]:
     """The live members of several incarnations, in one pass over the process table."""
-    found: dict[str, list[psutil.Process]] = {key: [] for key in targets}
+    found: dict[K, list[psutil.Process]] = {key: [] for key in targets}
     if not targets:
         return found
     by_group = {t.pgid: key for key, t in targets.items()}

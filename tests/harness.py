@@ -86,17 +86,20 @@ class Run:
         assert self.proc.stderr is not None
         self._stderr = self.proc.stderr.read()
 
-    def wait_for(self, pattern: str, timeout: float = 15.0) -> re.Match[str]:
-        """Block until an output line matches; fails with the output so far if it never does."""
+    def wait_for(self, pattern: str, timeout: float = 15.0, count: int = 1) -> re.Match[str]:
+        """Block until ``count`` output lines match (returns the last); fails with the output
+        so far if they never do."""
         regex = re.compile(pattern)
-        seen = 0
+        seen = found = 0
         deadline = time.monotonic() + timeout
         with self._cond:
             while True:
                 for line in self.lines[seen:]:
                     match = regex.search(line.decode(errors="replace"))
                     if match:
-                        return match
+                        found += 1
+                        if found == count:
+                            return match
                 seen = len(self.lines)
                 remaining = deadline - time.monotonic()
                 if remaining <= 0 or (self.proc.poll() is not None and not self._reading()):

@@ -7,8 +7,8 @@ import signal
 
 import pytest
 
-from procrunner.events import ALLOWED, IllegalTransition, State, check_transition
 from procrunner.instance import ExitStatus
+from procrunner.states import ALLOWED, IllegalTransition, State, check_transition
 
 LEGAL = {
     (State.STOPPED, State.STARTING),
@@ -17,7 +17,12 @@ LEGAL = {
     (State.RUNNING, State.STOPPING),
     (State.STOPPING, State.STOPPED),
     (State.STOPPING, State.EXITED),
+    (State.STOPPING, State.BACKOFF),
+    (State.STOPPING, State.FATAL),
+    (State.BACKOFF, State.STARTING),
+    (State.BACKOFF, State.STOPPED),
     (State.EXITED, State.STARTING),
+    (State.FATAL, State.STARTING),
 }
 
 

@@ -1,0 +1,51 @@
+"""The lines procrunner prints about instances, in one place, worded for people."""
+
+from __future__ import annotations
+
+from procrunner.durations import format_duration
+from procrunner.events import EndedIncarnation
+from procrunner.instance import StopReport
+from procrunner.restart import Fatal
+from procrunner.units import format_bytes
+
+
+def describe_end(ended: EndedIncarnation, kept: bool) -> str:
+    """``web.1#3 ended (exited 1 after 12.4 s): destroyed 7 files / 2.1 MB of scratch and
+    48.0 MB of process memory``."""
+    scratch = ended.scratch
+    memory = (
+        " (its memory was not sampled)"
+        if ended.memory is None
+        else f" and {format_bytes(ended.memory.best)} of process memory"
+    )
+    files = "1 file" if scratch.files == 1 else f"{scratch.files} files"
+    verb = "kept" if kept else "destroyed"
+    return (
+        f"{ended.label} ended ({ended.how} after {format_duration(ended.uptime)}): "
+        f"{verb} {files} / {format_bytes(scratch.bytes)} of scratch{memory}"
+    )
+
+
+def restarting(name: str, cause: str, delay: float) -> str:
+    when = "now" if delay == 0 else f"in {format_duration(delay)} (backoff)"
+    return f"{name} restarting after {cause} {when}"
+
+
+def gave_up(name: str, fatal: Fatal) -> str:
+    return (
+        f"{name} gave up: {fatal.deaths} deaths within {format_duration(fatal.window)} "
+        "(--give-up); it stays down (fatal), the rest of the formation keeps running"
+    )
+
+
+def stop_trouble(label: str, report: StopReport, timeout: float) -> list[str]:
+    """What went wrong in a stop sequence, loudly."""
+    lines = []
+    if report.killed:
+        lines.append(
+            f"{label} did not stop on SIGTERM within {format_duration(timeout)}: SIGKILL sent"
+        )
+    if report.survivors:
+        pids = ", ".join(map(str, report.survivors))
+        lines.append(f"ERROR: {label}: processes survived SIGKILL: {pids}")
+    return lines
