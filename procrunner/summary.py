@@ -48,7 +48,7 @@ def summary_lines(instances: Mapping[str, Instance]) -> list[str]:
               for row in rows]
     for type_name, times in recoveries_by_type(instances).items():
         lines.append(
-            f"recovery of {type_name} (an incarnation's end to its successor ready): "
+            f"recovery of {type_name} (crash, exit or chaos kill to the successor ready): "
             f"median {format_duration(statistics.median(times))}, "
             f"max {format_duration(max(times))} over {len(times)} restarts"
         )

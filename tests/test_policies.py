@@ -119,4 +119,6 @@ def test_recovery_is_measured_against_a_real_listening_child(app: App) -> None:
     assert 0 < int(match.group(1)) < 5000
     run.signal(signal.SIGINT)
     run.finish()
-    assert "recovery of web (an incarnation's end to its successor ready): median" in run.text()
+    assert "recovery of web (crash, exit or chaos kill to the successor ready): median" in (
+        run.text()
+    )
