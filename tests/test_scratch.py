@@ -198,3 +198,12 @@ def _snapshot(root: Path) -> dict[str, tuple[bytes, int, int]]:
         content = path.read_bytes() if path.is_file() else b""
         found[str(path)] = (content, stat.S_IMODE(info.st_mode), info.st_mtime_ns)
     return found
+
+
+def test_audit_ignores_declared_backing_service_paths(app: App) -> None:
+    app.procfile("web: mkdir -p data && echo row > data/db.sqlite3 && echo x > cache.txt\n")
+    run = app.start("--audit", "--audit-ignore", str(app.root / "data" / "db.sqlite3"))
+    assert run.finish() == 0
+    text = run.text()
+    assert "audit: cache.txt written during the run" in text
+    assert "db.sqlite3" not in text
