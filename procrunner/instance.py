@@ -142,11 +142,6 @@ class Incarnation:
             await loop.connect_read_pipe(functools.partial(_same, protocol), pipe)
             self._streams.append(protocol)
 
-    def send_signal(self, sig: int) -> None:
-        """A signal to the whole group, e.g. HUP for a reload."""
-        if self._status is None:
-            tree.send([], sig, group=self.pid)
-
     async def stop(self, sig: int, timeout: float, escalate: asyncio.Event) -> StopReport:
         """The stop sequence: ``sig`` and SIGCONT to the tree, wait ``timeout`` (or until
         ``escalate``), SIGKILL what is left, a bounded wait, reap, drain the pipes."""
