@@ -9,9 +9,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from procrunner.environment import base_port, load_env_files, merge_environment
-from procrunner.formation import InstanceSpec, parse_formation, plan_instances, select_types
+from procrunner.errors import ProcrunnerError
+from procrunner.formation import (
+    PORT_STEP,
+    InstanceSpec,
+    parse_formation,
+    plan_instances,
+    select_types,
+)
 from procrunner.markers import INCARNATION_MARKER, RUN_MARKER, incarnation_marker
-from procrunner.procfile import ProcessType, load_procfile
+from procrunner.procfile import ProcessType, load_procfile, quote
 from procrunner.settings import AppOptions
 
 
@@ -26,6 +33,7 @@ class App:
     counts: Mapping[str, int]
     base_port: int
     plan: tuple[InstanceSpec, ...]
+    router_port: int | None = None
 
 
 def procfile_and_root(options: AppOptions) -> tuple[Path, Path]:
@@ -62,8 +70,22 @@ def load_app(options: AppOptions, os_env: Mapping[str, str]) -> App:
     if options.types:
         counts = select_types(counts, options.types)
     port = base_port(options.port, env)
-    plan = plan_instances(types, counts, port)
-    return App(options, root, procfile, types, env, files, counts, port, plan)
+    router = options.router
+    if router is None:
+        plan = plan_instances(types, counts, port)
+        return App(options, root, procfile, types, env, files, counts, port, plan)
+    if router.type_name not in names:
+        raise ProcrunnerError(
+            f"unknown process type {quote(router.type_name)}; known types: {', '.join(names)}",
+            "--router-type",
+        )
+    shifted = router.type_name if router.port is None else None
+    plan = plan_instances(types, counts, port, shifted)
+    router_port = router.port or port + PORT_STEP * names.index(router.type_name)
+    clash = next((spec.name for spec in plan if spec.port == router_port), None)
+    if clash is not None:
+        raise ProcrunnerError(f"port {router_port} is also {clash}'s port", "--router-port")
+    return App(options, root, procfile, types, env, files, counts, port, plan, router_port)
 
 
 def new_run_id() -> str:

@@ -19,6 +19,7 @@ from procrunner.app import App, load_app, load_environment, procfile_and_root
 from procrunner.chaos import parse_chaos
 from procrunner.durations import parse_duration
 from procrunner.errors import ProcrunnerError
+from procrunner.formation import PORT_STEP
 from procrunner.procfile import load_procfile
 from procrunner.restart import (
     RestartRules,
@@ -26,7 +27,7 @@ from procrunner.restart import (
     parse_give_up,
     parse_policies,
 )
-from procrunner.settings import AppOptions, RunOptions, StartSettings, Style
+from procrunner.settings import AppOptions, RouterOptions, RunOptions, StartSettings, Style
 
 BAD_INPUT = 2
 
@@ -68,6 +69,22 @@ def _app_arguments(parser: argparse.ArgumentParser, formation: bool = True) -> N
         )
 
 
+def _router_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--router", action="store_true",
+        help="one port in front of the web instances; each connection goes to a random one",
+    )
+    parser.add_argument(
+        "--router-type", metavar="TYPE",
+        help="the process type behind the router (default web; implies --router)",
+    )
+    parser.add_argument(
+        "--router-port", metavar="N",
+        help="the router's port (default: the type's first port, its instances move up by "
+        "one; implies --router)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="procrunner", description="Run a Procfile formation.")
     parser.add_argument("--version", action="version", version=f"procrunner {__version__}")
@@ -77,6 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
     start = commands.add_parser("start", help="run the formation in the foreground")
     _app_arguments(start)
     start.add_argument("types", nargs="*", metavar="TYPE", help="run only these process types")
+    _router_arguments(start)
     start.add_argument(
         "-t", "--timeout", default="5", metavar="DURATION",
         help="how long to wait after SIGTERM before SIGKILL (default 5s)",
@@ -133,6 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     check = commands.add_parser("check", help="validate the Procfile, env files and formation")
     _app_arguments(check)
+    _router_arguments(check)
     check.set_defaults(handler=_check)
 
     run = commands.add_parser(
@@ -144,12 +163,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _port(value: str | None) -> int | None:
+def _port(value: str | None, option: str = "--port") -> int | None:
     if value is None:
         return None
     if not value.isdigit() or not 1 <= int(value) <= 65535:
-        raise ProcrunnerError(f"{value!r} is not a port number (1-65535)", "--port")
+        raise ProcrunnerError(f"{value!r} is not a port number (1-65535)", option)
     return int(value)
+
+
+def _router_options(args: argparse.Namespace) -> RouterOptions | None:
+    router_type = getattr(args, "router_type", None)
+    router_port = getattr(args, "router_port", None)
+    if not (getattr(args, "router", False) or router_type or router_port):
+        return None
+    return RouterOptions(router_type or "web", _port(router_port, "--router-port"))
 
 
 def _path(value: str | None) -> Path | None:
@@ -171,6 +198,7 @@ def _app_options(args: argparse.Namespace) -> AppOptions:
         port=_port(args.port),
         env_precedence=args.env_precedence,
         types=tuple(getattr(args, "types", ())),
+        router=_router_options(args),
     )
 
 
@@ -187,6 +215,9 @@ def _restart_rules(args: argparse.Namespace, type_names: list[str]) -> RestartRu
 
 def _start_settings(args: argparse.Namespace, app: App) -> StartSettings:
     names = [t.name for t in app.types]
+    port_ready = RunOptions.port_ready_types
+    if app.options.router is not None:
+        port_ready |= {app.options.router.type_name}
     color = args.color
     if color is None:
         color = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
@@ -198,6 +229,7 @@ def _start_settings(args: argparse.Namespace, app: App) -> StartSettings:
             run_for=run_for,
             restart=_restart_rules(args, names),
             chaos=parse_chaos(args.chaos, names) if args.chaos else None,
+            port_ready_types=port_ready,
         ),
         style=Style(
             timestamps=not args.no_timestamp,
@@ -229,9 +261,12 @@ def _check(args: argparse.Namespace) -> int:
     width = max(len(t.name) for t in app.types)
     for index, kind in enumerate(app.types):
         count = app.counts[kind.name]
-        first = app.base_port + 100 * index
-        ports = f"port {first}" if count <= 1 else f"ports {first}-{first + count - 1}"
-        print(f"  {kind.name.ljust(width)}  x{count}  {ports:<17} {kind.command}")
+        ports = sorted(spec.port for spec in app.plan if spec.type_name == kind.name)
+        first = ports[0] if ports else app.base_port + PORT_STEP * index
+        shown = f"port {first}" if count <= 1 else f"ports {first}-{ports[-1]}"
+        print(f"  {kind.name.ljust(width)}  x{count}  {shown:<17} {kind.command}")
+    if app.options.router is not None:
+        print(f"router: port {app.router_port}, in front of {app.options.router.type_name}")
     sources = ", ".join(str(p) for p in app.env_files) or "none"
     print(f"env files: {sources}")
     return 0

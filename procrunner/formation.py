@@ -17,6 +17,7 @@ from procrunner.procfile import ProcessType, quote, raise_first
 __all__ = [
     "MAX_COUNT",
     "MAX_PORT",
+    "PORT_STEP",
     "InstanceSpec",
     "parse_formation",
     "plan_instances",
@@ -127,9 +128,15 @@ def select_types(counts: Mapping[str, int], selected: Sequence[str]) -> dict[str
 
 
 def plan_instances(
-    types: Sequence[ProcessType], counts: Mapping[str, int], base_port: int
+    types: Sequence[ProcessType],
+    counts: Mapping[str, int],
+    base_port: int,
+    shifted: str | None = None,
 ) -> tuple[InstanceSpec, ...]:
-    """Make the instances, in Procfile order then number, each with foreman's PORT."""
+    """Make the instances, in Procfile order then number, each with foreman's PORT.
+
+    The ``shifted`` type's instances move up by one port: its first port is the router's.
+    """
     if not 1 <= base_port <= MAX_PORT:
         raise ProcrunnerError(
             f"base port {base_port} is out of range; expected 1 to {MAX_PORT}", source="port"
@@ -148,9 +155,16 @@ def plan_instances(
             raise ProcrunnerError(
                 f"count {count} for {process_type.name!r} is negative", source="formation"
             )
+        shift = 1 if process_type.name == shifted else 0
+        if shift and count > PORT_STEP - 1:
+            raise ProcrunnerError(
+                f"at most {PORT_STEP - 1} {process_type.name} instances while the router takes "
+                f"their first port (asked for {count}); use --router-port to put it elsewhere",
+                source="formation",
+            )
         for number in range(1, count + 1):
             name = f"{process_type.name}.{number}"
-            port = base_port + PORT_STEP * index + (number - 1)
+            port = base_port + PORT_STEP * index + (number - 1) + shift
             if port > MAX_PORT:
                 raise ProcrunnerError(
                     f"instance {name} would get port {port}, above {MAX_PORT} "

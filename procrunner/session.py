@@ -10,6 +10,7 @@ import sys
 from procrunner.app import App, instance_environment, new_run_id
 from procrunner.events import Event, OutputBroken
 from procrunner.output import Printer, Sink
+from procrunner.router import HOST, ROUTER_VARIABLE, Router
 from procrunner.scratch import ScratchSpace
 from procrunner.settings import StartSettings
 from procrunner.supervisor import Supervisor
@@ -65,22 +66,46 @@ async def _supervise(
         audit = Audit(app.root, app_filter(own_files), printer)
     stop_audit = asyncio.Event()
     watching = asyncio.create_task(audit.watch(stop_audit)) if audit else None
-    env_for = functools.partial(instance_environment, app.env, run_id=run_id)
-    with Watchdog(run_id, settings.run.stop_timeout) as watchdog:
-        supervisor = Supervisor(
-            app.plan, app.root, env_for, printer, queue, settings.run, scratch, watchdog
+    env = dict(app.env)
+    router = None
+    if app.options.router is not None and app.router_port is not None:
+        router = Router(app.options.router.type_name, app.router_port)
+        await router.open()
+        env[ROUTER_VARIABLE] = f"{HOST}:{router.port}"
+        printer.system(
+            f"router on {HOST}:{router.port}: each connection goes to a random ready "
+            f"{router.type_name} instance (no sticky sessions)"
         )
-        status = await supervisor.run()
-        watchdog.release()
+    env_for = functools.partial(instance_environment, env, run_id=run_id)
+    listeners = [router.follow] if router is not None else []
+    try:
+        with Watchdog(run_id, settings.run.stop_timeout) as watchdog:
+            supervisor = Supervisor(
+                app.plan,
+                app.root,
+                env_for,
+                printer,
+                queue,
+                settings.run,
+                scratch,
+                watchdog,
+                listeners,
+            )
+            status = await supervisor.run()
+            watchdog.release()
+    finally:
+        if router is not None:
+            await router.close()
     if watching is not None and audit is not None:
         stop_audit.set()
         await watching
         audit.finish()
     from procrunner.summary import summary_data, summary_lines, write_summary_json
 
-    for line in summary_lines(supervisor.instances):
+    connections = router.stats if router is not None else None
+    for line in summary_lines(supervisor.instances, connections):
         printer.system(line)
     if settings.summary_json is not None:
-        data = summary_data(supervisor.instances, run_id, app.root, status)
+        data = summary_data(supervisor.instances, run_id, app.root, status, connections)
         write_summary_json(settings.summary_json, data)
     return status

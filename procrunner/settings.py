@@ -36,6 +36,15 @@ class RunOptions:
 
 
 @dataclass(frozen=True)
+class RouterOptions:
+    """``--router``: which type it fronts, and its port (None: that type's first port, and
+    the type's instances move up by one)."""
+
+    type_name: str = "web"
+    port: int | None = None
+
+
+@dataclass(frozen=True)
 class AppOptions:
     """Where the app is and how to read it: shared by start, check and run."""
 
@@ -46,6 +55,7 @@ class AppOptions:
     port: int | None = None
     env_precedence: EnvPrecedence = "file"
     types: tuple[str, ...] = ()
+    router: RouterOptions | None = None
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from typing import Any
 
 from procrunner.durations import format_duration
 from procrunner.errors import ProcrunnerError
+from procrunner.router import RouterStats
 from procrunner.supervisor import Instance
 from procrunner.units import format_bytes
 
@@ -26,8 +27,11 @@ def restarts_by_cause(instance: Instance) -> Counter[str]:
     return Counter(e.cause.value for e in ended)
 
 
-def summary_lines(instances: Mapping[str, Instance]) -> list[str]:
-    rows = [_HEADINGS]
+def summary_lines(
+    instances: Mapping[str, Instance], router: RouterStats | None = None
+) -> list[str]:
+    headings = _HEADINGS if router is None else (*_HEADINGS, "connections")
+    rows: list[tuple[str, ...]] = [headings]
     for instance in instances.values():
         restarts = restarts_by_cause(instance)
         history = instance.history
@@ -40,9 +44,10 @@ def summary_lines(instances: Mapping[str, Instance]) -> list[str]:
                 str(sum(e.scratch.files for e in history)),
                 format_bytes(sum(e.scratch.bytes for e in history)),
                 format_bytes(sum(e.memory.best for e in history if e.memory)),
+                *_connections(router, instance.spec.name),
             )
         )
-    widths = [max(len(row[i]) for row in rows) for i in range(len(_HEADINGS))]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(headings))]
     lines = ["summary (files, scratch and memory: what ended incarnations destroyed):"]
     lines += ["  " + "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
               for row in rows]
@@ -52,7 +57,17 @@ def summary_lines(instances: Mapping[str, Instance]) -> list[str]:
             f"median {format_duration(statistics.median(times))}, "
             f"max {format_duration(max(times))} over {len(times)} restarts"
         )
+    if router is not None:
+        total = sum(router.connections.values())
+        lines.append(
+            f"router: {total} connections; {router.retried} retried on another instance "
+            f"after a refused connect, {router.unrouted} closed with no instance to take them"
+        )
     return lines
+
+
+def _connections(router: RouterStats | None, name: str) -> tuple[str, ...]:
+    return () if router is None else (str(router.connections[name]),)
 
 
 def recoveries_by_type(instances: Mapping[str, Instance]) -> dict[str, list[float]]:
@@ -64,7 +79,11 @@ def recoveries_by_type(instances: Mapping[str, Instance]) -> dict[str, list[floa
 
 
 def summary_data(
-    instances: Mapping[str, Instance], run_id: str, app_root: Path, status: int
+    instances: Mapping[str, Instance],
+    run_id: str,
+    app_root: Path,
+    status: int,
+    router: RouterStats | None = None,
 ) -> dict[str, Any]:
     data: list[dict[str, Any]] = []
     for instance in instances.values():
@@ -78,6 +97,7 @@ def summary_data(
                 "incarnations": incarnations,
                 "restarts": dict(restarts_by_cause(instance)),
                 "recoveries": instance.recoveries,
+                "connections": router.connections[instance.spec.name] if router else None,
                 "destroyed": {
                     "files": sum(e.scratch.files for e in instance.history),
                     "bytes": sum(e.scratch.bytes for e in instance.history),
@@ -85,7 +105,10 @@ def summary_data(
                 },
             }
         )
-    return {"run_id": run_id, "app_root": str(app_root), "exit_status": status, "instances": data}
+    summary = {"run_id": run_id, "app_root": str(app_root), "exit_status": status}
+    if router is not None:
+        summary["router"] = {"retried": router.retried, "unrouted": router.unrouted}
+    return {**summary, "instances": data}
 
 
 def write_summary_json(path: Path, data: dict[str, Any]) -> None:

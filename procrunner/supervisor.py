@@ -12,7 +12,7 @@ import asyncio
 import functools
 import signal
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -86,6 +86,7 @@ class Supervisor:
         options: RunOptions,
         scratch: ScratchSpace,
         watchdog: Watchdog | None = None,
+        listeners: Sequence[Callable[[Instance], None]] = (),
     ) -> None:
         self._instances = {spec.name: Instance(spec) for spec in plan}
         self._root = root
@@ -95,6 +96,7 @@ class Supervisor:
         self._options = options
         self._scratch = scratch
         self._watchdog = watchdog
+        self._listeners = tuple(listeners)
         self._status: int | None = None
         self._signals_seen = 0
         self._kill_now = asyncio.Event()
@@ -159,6 +161,8 @@ class Supervisor:
     def _transition(self, instance: Instance, new: State) -> None:
         check_transition(instance.spec.name, instance.state, new)
         instance.state = new
+        for listener in self._listeners:
+            listener(instance)
 
     def _start(self, instance: Instance) -> None:
         instance.count += 1
@@ -302,6 +306,9 @@ class Supervisor:
             self._printer.system(
                 f"{instance.label} ready: recovered in {format_duration(recovered)}"
             )
+        elif instance.spec.type_name in self._options.port_ready_types:
+            port = instance.spec.port
+            self._printer.system(f"{instance.label} ready: port {port} accepts connections")
 
     def _on_chaos(self) -> None:
         assert self._chaos_planner is not None

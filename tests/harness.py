@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import socket
 import subprocess
 import sys
 import threading
@@ -28,6 +29,26 @@ MARK = "PROCRUNNER_TEST_MARK"
 def kid(*args: str) -> str:
     """A Procfile command that runs the test child with a behaviour."""
     return " ".join([sys.executable, str(KID), *args])
+
+
+def free_ports(count: int) -> int:
+    """The first of ``count`` consecutive ports that are free right now."""
+    for _ in range(100):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            first = probe.getsockname()[1]
+        if first + count <= 65535 and all(_free(first + i) for i in range(count)):
+            return first
+    raise RuntimeError(f"no {count} consecutive free ports")
+
+
+def _free(port: int) -> bool:
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
 
 
 def census(mark: str) -> list[psutil.Process]:

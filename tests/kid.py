@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import sys
+import threading
 import time
 
 
@@ -77,6 +79,31 @@ def unflushed() -> None:
     forever()
 
 
+def serve() -> None:
+    """A TCP server on $PORT; each connection sends one command line:
+    ``who`` (reply PS), ``echo`` (echo until EOF), ``stream N`` (send N bytes, close)."""
+    server = socket.create_server(("127.0.0.1", int(os.environ["PORT"])))
+    ready("serving")
+    while True:
+        conn, _ = server.accept()
+        threading.Thread(target=_serve_one, args=(conn,), daemon=True).start()
+
+
+def _serve_one(conn: socket.socket) -> None:
+    with conn, conn.makefile("rb") as reader:
+        command = reader.readline().split()
+        if command == [b"who"]:
+            conn.sendall(os.environ["PS"].encode() + b"\n")
+        elif command == [b"echo"]:
+            while chunk := reader.read1(65536):
+                conn.sendall(chunk)
+        elif command[:1] == [b"stream"]:
+            block = bytes(range(256)) * 256
+            left = int(command[1])
+            while left > 0:
+                left -= conn.send(block[: min(left, len(block))])
+
+
 BEHAVIOURS = {
     "env": env,
     "ignore-term": ignore_term,
@@ -84,6 +111,7 @@ BEHAVIOURS = {
     "leave": leave,
     "lines": lines,
     "unflushed": unflushed,
+    "serve": serve,
     "sleep": lambda: (ready(), forever()),
 }
 
