@@ -12,6 +12,7 @@ from procrunner.environment import base_port, load_env_files, merge_environment
 from procrunner.errors import ProcrunnerError
 from procrunner.formation import (
     PORT_STEP,
+    InstanceMaker,
     InstanceSpec,
     parse_formation,
     plan_instances,
@@ -33,6 +34,7 @@ class App:
     counts: Mapping[str, int]
     base_port: int
     plan: tuple[InstanceSpec, ...]
+    make_spec: InstanceMaker
     router_port: int | None = None
 
 
@@ -71,21 +73,21 @@ def load_app(options: AppOptions, os_env: Mapping[str, str]) -> App:
         counts = select_types(counts, options.types)
     port = base_port(options.port, env)
     router = options.router
-    if router is None:
-        plan = plan_instances(types, counts, port)
-        return App(options, root, procfile, types, env, files, counts, port, plan)
-    if router.type_name not in names:
+    if router is not None and router.type_name not in names:
         raise ProcrunnerError(
             f"unknown process type {quote(router.type_name)}; known types: {', '.join(names)}",
             "--router-type",
         )
-    shifted = router.type_name if router.port is None else None
+    shifted = router.type_name if router is not None and router.port is None else None
+    maker = InstanceMaker(types, port, shifted)
     plan = plan_instances(types, counts, port, shifted)
-    router_port = router.port or port + PORT_STEP * names.index(router.type_name)
-    clash = next((spec.name for spec in plan if spec.port == router_port), None)
-    if clash is not None:
-        raise ProcrunnerError(f"port {router_port} is also {clash}'s port", "--router-port")
-    return App(options, root, procfile, types, env, files, counts, port, plan, router_port)
+    router_port = None
+    if router is not None:
+        router_port = router.port or port + PORT_STEP * names.index(router.type_name)
+        clash = next((spec.name for spec in plan if spec.port == router_port), None)
+        if clash is not None:
+            raise ProcrunnerError(f"port {router_port} is also {clash}'s port", "--router-port")
+    return App(options, root, procfile, types, env, files, counts, port, plan, maker, router_port)
 
 
 def new_run_id() -> str:

@@ -13,6 +13,7 @@ import asyncio
 import os
 import random
 import signal
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
@@ -114,6 +115,7 @@ class ChaosPlanner:
         self.seed = seed if seed is not None else (spec.seed if spec.seed is not None
                                                    else int.from_bytes(os.urandom(4)) >> 1)
         self._rng = random.Random(self.seed)
+        self.next_at: float | None = None  # wall-clock time of the next kill, when known
 
     def gaps(self) -> Iterator[float]:
         """Seconds to wait before each attempt (the first includes the ``after`` grace).
@@ -131,6 +133,7 @@ class ChaosPlanner:
     async def run(self, tick: Callable[[], None]) -> None:
         """Call ``tick`` at each time of the schedule (the supervisor then picks a victim)."""
         for gap in self.gaps():
+            self.next_at = time.time() + gap
             await asyncio.sleep(gap)
             tick()
 
@@ -140,3 +143,41 @@ class ChaosPlanner:
             name for name in running if self.spec.types is None or type_of[name] in self.spec.types
         )
         return self._rng.choice(candidates) if candidates else None
+
+
+class ChaosSchedule:
+    """Whether chaos is on, its schedule task and its kill count. The supervisor turns it on
+    (at start, or when asked through the control socket) and counts the kills it makes."""
+
+    def __init__(self, tick: Callable[[], None]) -> None:
+        self._tick = tick
+        self.planner: ChaosPlanner | None = None
+        self._task: asyncio.Task[None] | None = None
+        self.kills = 0
+
+    @property
+    def on(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    def start(self, spec: ChaosSpec) -> ChaosPlanner:
+        self.stop()
+        self.planner = ChaosPlanner(spec)
+        self.kills = 0
+        self._task = asyncio.create_task(self.planner.run(self._tick))
+        return self.planner
+
+    def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            self._task = None
+        if self.planner is not None:
+            self.planner.next_at = None
+
+    def count_kill(self) -> bool:
+        """One more kill; True when it was the last that ``max=`` allows (chaos is now off)."""
+        self.kills += 1
+        limit = self.planner.spec.max_kills if self.planner is not None else None
+        if limit is not None and self.kills >= limit:
+            self.stop()
+            return True
+        return False

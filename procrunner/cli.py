@@ -10,24 +10,12 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
-from dataclasses import replace
-from pathlib import Path
 from typing import NoReturn
 
 from procrunner import __version__
-from procrunner.app import App, load_app, load_environment, procfile_and_root
-from procrunner.chaos import parse_chaos
-from procrunner.durations import parse_duration
+from procrunner.client import NotRunning
+from procrunner.commands import add_commands
 from procrunner.errors import ProcrunnerError
-from procrunner.formation import PORT_STEP
-from procrunner.procfile import load_procfile
-from procrunner.restart import (
-    RestartRules,
-    parse_backoff,
-    parse_give_up,
-    parse_policies,
-)
-from procrunner.settings import AppOptions, RouterOptions, RunOptions, StartSettings, Style
 
 BAD_INPUT = 2
 
@@ -147,6 +135,14 @@ def build_parser() -> argparse.ArgumentParser:
     start.add_argument(
         "--summary-json", metavar="FILE", help="also write the exit summary as JSON to FILE"
     )
+    start.add_argument(
+        "--tty", metavar="TYPES",
+        help="comma-separated types whose instances get a terminal (procrunner connect)",
+    )
+    start.add_argument(
+        "--socket", metavar="PATH",
+        help="the control socket (default: one per app root, in a private per-user folder)",
+    )
     start.set_defaults(handler=_start)
 
     check = commands.add_parser("check", help="validate the Procfile, env files and formation")
@@ -160,94 +156,19 @@ def build_parser() -> argparse.ArgumentParser:
     _app_arguments(run, formation=False)
     run.add_argument("argv", nargs=argparse.REMAINDER, metavar="COMMAND")
     run.set_defaults(handler=_run)
+    add_commands(commands)
     return parser
 
 
-def _port(value: str | None, option: str = "--port") -> int | None:
-    if value is None:
-        return None
-    if not value.isdigit() or not 1 <= int(value) <= 65535:
-        raise ProcrunnerError(f"{value!r} is not a port number (1-65535)", option)
-    return int(value)
-
-
-def _router_options(args: argparse.Namespace) -> RouterOptions | None:
-    router_type = getattr(args, "router_type", None)
-    router_port = getattr(args, "router_port", None)
-    if not (getattr(args, "router", False) or router_type or router_port):
-        return None
-    return RouterOptions(router_type or "web", _port(router_port, "--router-port"))
-
-
-def _path(value: str | None) -> Path | None:
-    return Path(value).absolute() if value else None
-
-
-def _paths(value: str | None) -> tuple[Path, ...] | None:
-    if value is None:
-        return None
-    return tuple(Path(p.strip()) for p in value.split(",") if p.strip())
-
-
-def _app_options(args: argparse.Namespace) -> AppOptions:
-    return AppOptions(
-        procfile=Path(args.procfile) if args.procfile else None,
-        root=Path(args.root) if args.root else None,
-        env_files=_paths(args.env),
-        formation=getattr(args, "formation", None),
-        port=_port(args.port),
-        env_precedence=args.env_precedence,
-        types=tuple(getattr(args, "types", ())),
-        router=_router_options(args),
-    )
-
-
-def _restart_rules(args: argparse.Namespace, type_names: list[str]) -> RestartRules:
-    rules = RestartRules()
-    if args.restart is not None:
-        rules = parse_policies(args.restart, type_names)
-    if args.backoff is not None:
-        rules = replace(rules, backoff=parse_backoff(args.backoff))
-    if args.give_up is not None:
-        rules = replace(rules, give_up=parse_give_up(args.give_up))
-    return rules
-
-
-def _start_settings(args: argparse.Namespace, app: App) -> StartSettings:
-    names = [t.name for t in app.types]
-    port_ready = RunOptions.port_ready_types
-    if app.options.router is not None:
-        port_ready |= {app.options.router.type_name}
-    color = args.color
-    if color is None:
-        color = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
-    run_for = None if args.run_for is None else parse_duration(args.run_for, "--run-for")
-    return StartSettings(
-        app=app.options,
-        run=RunOptions(
-            stop_timeout=parse_duration(args.timeout, "--timeout"),
-            run_for=run_for,
-            restart=_restart_rules(args, names),
-            chaos=parse_chaos(args.chaos, names) if args.chaos else None,
-            port_ready_types=port_ready,
-        ),
-        style=Style(
-            timestamps=not args.no_timestamp,
-            prefix=not args.no_prefix,
-            color=color,
-            merge_stderr=args.merge_stderr,
-        ),
-        scratch_root=_path(args.scratch_root),
-        keep_scratch=args.keep_scratch,
-        audit=args.audit,
-        audit_ignore=_paths(args.audit_ignore) or (),
-        summary_json=_path(args.summary_json),
-    )
+# The command functions import what they need: `procrunner ps` must not pay for `start`.
 
 
 def _start(args: argparse.Namespace) -> int:
-    app = load_app(_app_options(args), os.environ)
-    settings = _start_settings(args, app)
+    from procrunner.app import load_app
+    from procrunner.options import app_options, start_settings
+
+    app = load_app(app_options(args), os.environ)
+    settings = start_settings(args, app)
     import asyncio  # the supervisor's machinery: only `start` pays for its imports
 
     from procrunner.session import run_formation
@@ -256,7 +177,11 @@ def _start(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
-    app = load_app(_app_options(args), os.environ)
+    from procrunner.app import load_app
+    from procrunner.formation import PORT_STEP
+    from procrunner.options import app_options
+
+    app = load_app(app_options(args), os.environ)
     print(f"valid Procfile: {app.procfile} ({len(app.types)} process types)")
     width = max(len(t.name) for t in app.types)
     for index, kind in enumerate(app.types):
@@ -276,7 +201,11 @@ def _run(args: argparse.Namespace) -> int:
     argv: list[str] = args.argv[1:] if args.argv[:1] == ["--"] else args.argv
     if not argv:
         raise ProcrunnerError("no command given", "procrunner run")
-    options = _app_options(args)
+    from procrunner.app import load_environment, procfile_and_root
+    from procrunner.options import app_options
+    from procrunner.procfile import load_procfile
+
+    options = app_options(args)
     procfile, root = procfile_and_root(options)
     env, _ = load_environment(options, root, os.environ)
     if len(argv) == 1 and procfile.is_file():
@@ -302,6 +231,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ProcrunnerError as exc:
         print(f"procrunner: {exc}", file=sys.stderr)
         return BAD_INPUT
+    except NotRunning as exc:
+        print(f"procrunner: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
     return status

@@ -6,7 +6,9 @@ frozen values on the queue; the supervisor alone acts on them.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
+from typing import Any
 
 from procrunner.instance import ExitStatus, StopReport
 from procrunner.memory import Memory
@@ -72,6 +74,68 @@ class OutputBroken:
     pass
 
 
+@dataclass(frozen=True)
+class PsRequest:
+    """The instance table, as ``procrunner ps`` shows it."""
+
+
+@dataclass(frozen=True)
+class ScaleRequest:
+    counts: tuple[tuple[str, int], ...]
+
+
+@dataclass(frozen=True)
+class RestartRequest:
+    targets: tuple[str, ...]  # instance names (web.1) or type names (web)
+
+
+@dataclass(frozen=True)
+class StopRequest:
+    targets: tuple[str, ...]  # none: the whole formation
+
+
+@dataclass(frozen=True)
+class KillRequest:
+    targets: tuple[str, ...]
+    signum: int
+
+
+@dataclass(frozen=True)
+class ChaosRequest:
+    action: str  # on, off or now
+    spec: str | None = None  # for on
+    target: str | None = None  # for now: an instance, else one chosen at random
+
+
+@dataclass(frozen=True)
+class AttachRequest:
+    """``procrunner connect``: the terminal of an instance of a ``--tty`` type."""
+
+    target: str
+    rows: int = 0  # the client's window size, given to the PTY
+    columns: int = 0
+
+
+Command = (
+    AttachRequest
+    | PsRequest
+    | ScaleRequest
+    | RestartRequest
+    | StopRequest
+    | KillRequest
+    | ChaosRequest
+)
+
+
+@dataclass(frozen=True)
+class ControlRequest:
+    """A command from the control socket; the supervisor answers through ``reply`` with a
+    JSON-ready result, or a ``ProcrunnerError`` saying why it cannot."""
+
+    command: Command
+    reply: asyncio.Future[Any]
+
+
 Event = (
     LeaderExited
     | Stopped
@@ -82,6 +146,7 @@ Event = (
     | SignalReceived
     | RunForElapsed
     | OutputBroken
+    | ControlRequest
 )
 
 

@@ -18,6 +18,7 @@ __all__ = [
     "MAX_COUNT",
     "MAX_PORT",
     "PORT_STEP",
+    "InstanceMaker",
     "InstanceSpec",
     "parse_formation",
     "plan_instances",
@@ -133,51 +134,64 @@ def plan_instances(
     base_port: int,
     shifted: str | None = None,
 ) -> tuple[InstanceSpec, ...]:
-    """Make the instances, in Procfile order then number, each with foreman's PORT.
-
-    The ``shifted`` type's instances move up by one port: its first port is the router's.
-    """
-    if not 1 <= base_port <= MAX_PORT:
-        raise ProcrunnerError(
-            f"base port {base_port} is out of range; expected 1 to {MAX_PORT}", source="port"
-        )
-    type_names = [t.name for t in types]
-    unknown = [name for name in counts if name not in type_names]
+    """Make the instances, in Procfile order then number, each with foreman's PORT."""
+    make = InstanceMaker(types, base_port, shifted)
+    unknown = [name for name in counts if name not in make.type_names]
     if unknown:
         raise ProcrunnerError(
-            f"unknown process type {quote(unknown[0])}; known types: {_known(type_names)}",
+            f"unknown process type {quote(unknown[0])}; known types: {_known(make.type_names)}",
             source="formation",
         )
     instances: list[InstanceSpec] = []
-    for index, process_type in enumerate(types):
+    for process_type in types:
         count = counts.get(process_type.name, 0)
         if count < 0:
             raise ProcrunnerError(
                 f"count {count} for {process_type.name!r} is negative", source="formation"
             )
-        shift = 1 if process_type.name == shifted else 0
-        if shift and count > PORT_STEP - 1:
+        instances += [make(process_type.name, number) for number in range(1, count + 1)]
+    return tuple(instances)
+
+
+class InstanceMaker:
+    """Names and ports instances: ``web.3`` gets base + 100 per type + 2, as in foreman.
+
+    The ``shifted`` type's instances move up by one port: its first port is the router's.
+    """
+
+    def __init__(
+        self, types: Sequence[ProcessType], base_port: int, shifted: str | None = None
+    ) -> None:
+        if not 1 <= base_port <= MAX_PORT:
             raise ProcrunnerError(
-                f"at most {PORT_STEP - 1} {process_type.name} instances while the router takes "
-                f"their first port (asked for {count}); use --router-port to put it elsewhere",
+                f"base port {base_port} is out of range; expected 1 to {MAX_PORT}", source="port"
+            )
+        self._types = {t.name: (index, t) for index, t in enumerate(types)}
+        self.type_names = [t.name for t in types]
+        self._base_port = base_port
+        self._shifted = shifted
+
+    def __call__(self, type_name: str, number: int) -> InstanceSpec:
+        if type_name not in self._types:
+            raise ProcrunnerError(
+                f"unknown process type {quote(type_name)}; known types: "
+                f"{_known(self.type_names)}",
                 source="formation",
             )
-        for number in range(1, count + 1):
-            name = f"{process_type.name}.{number}"
-            port = base_port + PORT_STEP * index + (number - 1) + shift
-            if port > MAX_PORT:
-                raise ProcrunnerError(
-                    f"instance {name} would get port {port}, above {MAX_PORT} "
-                    f"(base port {base_port}); choose a lower base port",
-                    source="port",
-                )
-            instances.append(
-                InstanceSpec(
-                    name=name,
-                    type_name=process_type.name,
-                    number=number,
-                    port=port,
-                    command=process_type.command,
-                )
+        index, process_type = self._types[type_name]
+        shift = 1 if type_name == self._shifted else 0
+        if shift and number > PORT_STEP - 1:
+            raise ProcrunnerError(
+                f"at most {PORT_STEP - 1} {type_name} instances while the router takes "
+                f"their first port (asked for {number}); use --router-port to put it elsewhere",
+                source="formation",
             )
-    return tuple(instances)
+        name = f"{type_name}.{number}"
+        port = self._base_port + PORT_STEP * index + (number - 1) + shift
+        if port > MAX_PORT:
+            raise ProcrunnerError(
+                f"instance {name} would get port {port}, above {MAX_PORT} "
+                f"(base port {self._base_port}); choose a lower base port",
+                source="port",
+            )
+        return InstanceSpec(name, type_name, number, port, process_type.command)

@@ -28,6 +28,7 @@ from procrunner.errors import ProcrunnerError
 from procrunner.markers import INCARNATION_MARKER
 from procrunner.memory import Memory, measure
 from procrunner.output import Printer, StreamProtocol, enlarge_pipe
+from procrunner.terminal import Terminal, take_terminal
 
 KILL_TIMEOUT = 2.0
 _CONTROL = re.compile(r"[;&|<>()`\n]")
@@ -88,22 +89,17 @@ class Incarnation:
         printer: Printer,
         instance_name: str,
         scratch: Path,
+        tty: bool = False,
     ) -> None:
         self.label = label
         self.scratch = scratch
         self.marker = env[INCARNATION_MARKER]
+        self.terminal = Terminal() if tty else None
         try:
-            self._popen = subprocess.Popen(
-                ["/bin/sh", "-c", shell_command(command)],
-                cwd=cwd,
-                env=dict(env),
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT if printer.style.merge_stderr else subprocess.PIPE,
-                start_new_session=True,
-                bufsize=0,
-            )
+            self._popen = self._spawn(command, cwd, env, printer.style.merge_stderr)
         except OSError as exc:
+            if self.terminal is not None:
+                self.terminal.discard()
             raise ProcrunnerError(f"cannot start {label}: {exc.strerror}", str(cwd)) from exc
         self.pid = self._popen.pid
         self.started = time.monotonic()
@@ -119,6 +115,37 @@ class Incarnation:
         _watch_exit(self.pid, self._on_leader_exit)
         self._connected = asyncio.create_task(self._connect())
 
+    def _spawn(
+        self, command: str, cwd: Path, env: Mapping[str, str], merge_stderr: bool
+    ) -> subprocess.Popen[bytes]:
+        argv = ["/bin/sh", "-c", shell_command(command)]
+        if self.terminal is None:
+            return subprocess.Popen(
+                argv,
+                cwd=cwd,
+                env=dict(env),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT if merge_stderr else subprocess.PIPE,
+                start_new_session=True,
+                bufsize=0,
+            )
+        slave = self.terminal.slave
+        popen = subprocess.Popen(
+            argv,
+            cwd=cwd,
+            env=dict(env),
+            stdin=slave,
+            stdout=slave,
+            stderr=slave,
+            start_new_session=True,
+            # preexec_fn is unsafe with threads only for Python code that takes locks; this
+            # is one ioctl, and only a forked child can make a PTY its controlling terminal.
+            preexec_fn=take_terminal,
+        )
+        self.terminal.child_started()
+        return popen
+
     @property
     def uptime(self) -> float:
         return (self.ended or time.monotonic()) - self.started
@@ -133,6 +160,12 @@ class Incarnation:
 
     async def _connect(self) -> None:
         loop = asyncio.get_running_loop()
+        if self.terminal is not None:
+            master = os.fdopen(self.terminal.master, "rb", buffering=0)
+            protocol = StreamProtocol(self._printer, self._name, False, self.terminal)
+            await loop.connect_read_pipe(functools.partial(_same, protocol), master)
+            self._streams.append(protocol)
+            return
         pipes = [(self._popen.stdout, False), (self._popen.stderr, True)]
         for pipe, is_stderr in pipes:
             if pipe is None:
@@ -173,6 +206,14 @@ class Incarnation:
         await self._drain(escalate)
         stuck = [p.pid for p in survivors] + ([self.pid] if leader_stuck else [])
         return StopReport(signalled, killed, tuple(stuck), memory)
+
+    def send_signal(self, sig: int) -> None:
+        """Signal the process group, as ``kill -SIG -PGID`` does; only while the leader is
+        unreaped, so the group id cannot have been reused."""
+        group = self._unreaped_group()
+        if group is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(group, sig)
 
     def _members(self) -> list[psutil.Process]:
         return tree.members(self.pid, self.marker, self.since)

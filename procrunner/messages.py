@@ -28,7 +28,8 @@ def describe_end(ended: EndedIncarnation, kept: bool) -> str:
 
 def restarting(name: str, cause: str, delay: float) -> str:
     when = "now" if delay == 0 else f"in {format_duration(delay)} (backoff)"
-    return f"{name} restarting after {cause} {when}"
+    after = "on request" if cause == "requested" else f"after {cause}"
+    return f"{name} restarting {after} {when}"
 
 
 def gave_up(name: str, fatal: Fatal) -> str:

@@ -23,6 +23,7 @@ import time
 from collections.abc import Callable
 
 from procrunner.settings import Style
+from procrunner.terminal import Terminal
 
 MAX_LINE = 1 << 20
 PIPE_SIZE = 1 << 20
@@ -166,6 +167,9 @@ class Printer:
         self._batch: list[bytes] = []
         self._flush_scheduled = False
         self.sink = sink_factory(self)
+        # Called with each block of whole lines (or piece) before it is prefixed: the
+        # control socket keeps recent output and streams it to ``procrunner logs``.
+        self.observe: Callable[[str, bytes, bool], None] | None = None
 
     def add_names(self, names: list[str]) -> None:
         """Register instance names: pads every prefix to the longest, gives each a colour."""
@@ -248,6 +252,7 @@ class LineAssembler:
     def __init__(self, printer: Printer, name: str, stderr: bool) -> None:
         self._printer = printer
         self._name = name
+        self._stderr = stderr
         separator = b"!" if stderr and not printer.style.merge_stderr else b"|"
         self._mark = separator + b" "
         self._continued_mark = separator + b"+"
@@ -299,6 +304,8 @@ class LineAssembler:
             for line in body[:-1].split(b"\n"):
                 self._emit_line(line)
             return
+        if self._printer.observe is not None:
+            self._printer.observe(self._name, body, self._stderr)
         prefix = self._printer.prefix(self._name, self._mark)
         if prefix:
             body = prefix + body[:-1].replace(b"\n", b"\n" + prefix) + b"\n"
@@ -312,6 +319,8 @@ class LineAssembler:
         self._continuing = False
 
     def _emit_piece(self, piece: bytes) -> None:
+        if self._printer.observe is not None:
+            self._printer.observe(self._name, piece + b"\n", self._stderr)
         mark = self._continued_mark if self._continuing else self._mark
         self._printer.write(self._printer.prefix(self._name, mark) + piece + b"\n")
 
@@ -352,8 +361,11 @@ class LineAssembler:
 class StreamProtocol(asyncio.Protocol):
     """Reads one child pipe in chunks; resolves ``closed`` at end of stream."""
 
-    def __init__(self, printer: Printer, name: str, stderr: bool) -> None:
+    def __init__(
+        self, printer: Printer, name: str, stderr: bool, terminal: Terminal | None = None
+    ) -> None:
         self._printer = printer
+        self._terminal = terminal
         self._assembler = LineAssembler(printer, name, stderr)
         self._transport: asyncio.ReadTransport | None = None
         self.received = 0
@@ -366,6 +378,9 @@ class StreamProtocol(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self.received += len(data)
+        if self._terminal is not None:  # a PTY: raw to whoever is attached, lines to the log
+            self._terminal.output(data)
+            data = data.replace(b"\r\n", b"\n")
         self._assembler.feed(data)
 
     def eof_received(self) -> bool:
@@ -373,6 +388,8 @@ class StreamProtocol(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._assembler.flush()
+        if self._terminal is not None:
+            self._terminal.close()
         if self._transport is not None:
             self._printer.detach(self._transport)
         if not self.closed.done():

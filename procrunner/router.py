@@ -20,7 +20,7 @@ from procrunner.errors import ProcrunnerError
 from procrunner.states import State
 
 if TYPE_CHECKING:
-    from procrunner.supervisor import Instance
+    from procrunner.slot import Instance
 
 HOST = "127.0.0.1"
 ROUTER_VARIABLE = "PROCRUNNER_ROUTER"  # every instance learns the router's HOST:PORT
@@ -31,6 +31,7 @@ ATTEMPTS = 2  # the chosen instance, then one other
 class RouterStats:
     """Connections forwarded per instance, and those the router could not place."""
 
+    type_name: str
     connections: Counter[str] = field(default_factory=Counter)
     retried: int = 0
     unrouted: int = 0
@@ -42,7 +43,7 @@ class Router:
     def __init__(self, type_name: str, port: int, rng: random.Random | None = None) -> None:
         self.type_name = type_name
         self.port = port
-        self.stats = RouterStats()
+        self.stats = RouterStats(type_name)
         self._rng = rng or random.Random()
         self._ready: dict[str, int] = {}
         self._choices: list[tuple[str, int]] = []

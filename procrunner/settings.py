@@ -33,6 +33,7 @@ class RunOptions:
     restart: RestartRules = field(default_factory=RestartRules)
     chaos: ChaosSpec | None = None
     port_ready_types: frozenset[str] = frozenset({"web"})
+    tty_types: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -68,3 +69,4 @@ class StartSettings:
     audit: bool = False
     audit_ignore: tuple[Path, ...] = ()
     summary_json: Path | None = None
+    socket: Path | None = None

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import statistics
-from collections import Counter
 from collections.abc import Mapping
 from dataclasses import asdict
 from pathlib import Path
@@ -15,16 +14,10 @@ from typing import Any
 from procrunner.durations import format_duration
 from procrunner.errors import ProcrunnerError
 from procrunner.router import RouterStats
-from procrunner.supervisor import Instance
+from procrunner.slot import Instance, restarts_by_cause
 from procrunner.units import format_bytes
 
 _HEADINGS = ("instance", "incarnations", "restarts", "uptime", "files", "scratch", "memory")
-
-
-def restarts_by_cause(instance: Instance) -> Counter[str]:
-    """Each incarnation after the first was a restart; its cause is how the one before ended."""
-    ended = instance.history[: max(instance.count - 1, 0)]
-    return Counter(e.cause.value for e in ended)
 
 
 def summary_lines(
@@ -44,7 +37,7 @@ def summary_lines(
                 str(sum(e.scratch.files for e in history)),
                 format_bytes(sum(e.scratch.bytes for e in history)),
                 format_bytes(sum(e.memory.best for e in history if e.memory)),
-                *_connections(router, instance.spec.name),
+                *_connections(router, instance),
             )
         )
     widths = [max(len(row[i]) for row in rows) for i in range(len(headings))]
@@ -66,8 +59,12 @@ def summary_lines(
     return lines
 
 
-def _connections(router: RouterStats | None, name: str) -> tuple[str, ...]:
-    return () if router is None else (str(router.connections[name]),)
+def _connections(router: RouterStats | None, instance: Instance) -> tuple[str, ...]:
+    if router is None:
+        return ()
+    if instance.spec.type_name != router.type_name:
+        return ("-",)
+    return (str(router.connections[instance.spec.name]),)
 
 
 def recoveries_by_type(instances: Mapping[str, Instance]) -> dict[str, list[float]]:
@@ -97,7 +94,11 @@ def summary_data(
                 "incarnations": incarnations,
                 "restarts": dict(restarts_by_cause(instance)),
                 "recoveries": instance.recoveries,
-                "connections": router.connections[instance.spec.name] if router else None,
+                "connections": (
+                    router.connections[instance.spec.name]
+                    if router and instance.spec.type_name == router.type_name
+                    else None
+                ),
                 "destroyed": {
                     "files": sum(e.scratch.files for e in instance.history),
                     "bytes": sum(e.scratch.bytes for e in instance.history),

@@ -79,6 +79,14 @@ def unflushed() -> None:
     forever()
 
 
+def signals() -> None:
+    """Report each HUP, USR1 or USR2 received."""
+    for sig in (signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2):
+        signal.signal(sig, lambda number, _: print(f"got {signal.Signals(number).name}"))
+    ready()
+    forever()
+
+
 def serve() -> None:
     """A TCP server on $PORT; each connection sends one command line:
     ``who`` (reply PS), ``echo`` (echo until EOF), ``stream N`` (send N bytes, close)."""
@@ -112,6 +120,7 @@ BEHAVIOURS = {
     "lines": lines,
     "unflushed": unflushed,
     "serve": serve,
+    "signals": signals,
     "sleep": lambda: (ready(), forever()),
 }
 
