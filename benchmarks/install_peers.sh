@@ -31,6 +31,16 @@ if ! command -v foreman >/dev/null 2>&1; then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ruby-foreman
 fi
 
+# wrk: the HTTP load generator of bench_router.py (Debian's package).
+if ! command -v wrk >/dev/null 2>&1; then
+    if [ "$(id -u)" -ne 0 ]; then
+        echo "wrk is missing: run as root, or: sudo apt-get install -y wrk" >&2
+        exit 1
+    fi
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk
+fi
+
 # node-foreman: npm's 'foreman' package, binary nf.
 if [ ! -x "$peers/node/node_modules/.bin/nf" ]; then
     command -v npm >/dev/null 2>&1 || {

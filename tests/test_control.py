@@ -130,7 +130,7 @@ def test_stop_one_instance_then_start_it_again(app: App) -> None:
     run.wait_for(r"worker\.\d +\| ready", count=2)
     pid = ps(app)["worker.2"]["pid"]
     assert "stopping: worker.2" in ok(app, "stop", "worker.2")
-    wait_until(lambda: ps(app)["worker.2"]["state"] == "stopped")
+    assert wait_until(lambda: ps(app)["worker.2"]["state"] == "stopped")
     assert not psutil.pid_exists(pid)
     assert ps(app)["worker.1"]["state"] in ("starting", "running")
     ok(app, "restart", "worker.2")

@@ -153,6 +153,7 @@ def page(reply: Reply, host: str) -> str:
 
 class DemoServer(ThreadingHTTPServer):
     daemon_threads = True
+    request_queue_size = 128  # socketserver's 5 drops connections under a router's load
 
     def __init__(self, port: int, process: WebProcess) -> None:
         super().__init__((HOST, port), DemoHandler)
