@@ -9,15 +9,18 @@ only proposes.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import random
 import signal
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from procrunner.durations import format_duration, parse_duration
+
+if TYPE_CHECKING:
+    from asyncio import Task
 from procrunner.errors import ProcrunnerError
 
 SIGNALS = {"KILL": signal.SIGKILL, "TERM": signal.SIGTERM}
@@ -130,11 +133,13 @@ class ChaosPlanner:
             yield wait
             wait = 0.0
 
-    async def run(self, tick: Callable[[], None]) -> None:
+    async def run(
+        self, tick: Callable[[], None], sleep: Callable[[float], Awaitable[None]]
+    ) -> None:
         """Call ``tick`` at each time of the schedule (the supervisor then picks a victim)."""
         for gap in self.gaps():
             self.next_at = time.time() + gap
-            await asyncio.sleep(gap)
+            await sleep(gap)
             tick()
 
     def choose(self, running: Sequence[str], type_of: dict[str, str]) -> str | None:
@@ -152,7 +157,7 @@ class ChaosSchedule:
     def __init__(self, tick: Callable[[], None]) -> None:
         self._tick = tick
         self.planner: ChaosPlanner | None = None
-        self._task: asyncio.Task[None] | None = None
+        self._task: Task[None] | None = None
         self.kills = 0
 
     @property
@@ -160,10 +165,12 @@ class ChaosSchedule:
         return self._task is not None and not self._task.done()
 
     def start(self, spec: ChaosSpec) -> ChaosPlanner:
+        import asyncio  # here, not at the top: parsing a chaos SPEC must not import asyncio
+
         self.stop()
         self.planner = ChaosPlanner(spec)
         self.kills = 0
-        self._task = asyncio.create_task(self.planner.run(self._tick))
+        self._task = asyncio.create_task(self.planner.run(self._tick, asyncio.sleep))
         return self.planner
 
     def stop(self) -> None:

@@ -11,12 +11,13 @@ import io
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Literal
-
-from dotenv.parser import Binding, parse_stream
+from typing import TYPE_CHECKING, Literal
 
 from procrunner.errors import ProcrunnerError
 from procrunner.procfile import quote, raise_first, read_text
+
+if TYPE_CHECKING:
+    from dotenv.parser import Binding
 
 __all__ = [
     "DEFAULT_PORT",
@@ -83,6 +84,8 @@ def _problem(binding: Binding) -> str | None:
 
 def parse_env_file(path: Path) -> dict[str, str]:
     """Read one ``.env`` file into a dict; a key given twice keeps its last value."""
+    from dotenv.parser import parse_stream  # a heavy import (all of dotenv): only if needed
+
     text = read_text(path)
     result: dict[str, str] = {}
     problems: list[tuple[str, int | None]] = []

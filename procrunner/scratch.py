@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import hashlib
 import os
 import stat
 import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from procrunner.errors import ProcrunnerError
@@ -23,9 +24,24 @@ from procrunner.wipe import Inventory, inventory, inventory_and_wipe
 _KEEP_MARKER = ".keep"
 
 
+@dataclass(frozen=True)
+class Stale:
+    """What a dead run left: processes stopped now, and its scratch (None if kept)."""
+
+    run: str
+    processes: int
+    scratch: Inventory | None
+
+
+def app_digest(app_root: Path) -> str:
+    """A short name for an app root: its scratch folder and its control socket use it."""
+    import hashlib  # here: `start` imports it without OpenSSL (see cli._lean_imports)
+
+    return hashlib.sha256(os.fsencode(app_root)).hexdigest()[:12]
+
+
 def default_base(app_root: Path) -> Path:
-    digest = hashlib.sha256(os.fsencode(app_root)).hexdigest()[:12]
-    return Path(tempfile.gettempdir()) / f"procrunner-{os.getuid()}" / digest
+    return Path(tempfile.gettempdir()) / f"procrunner-{os.getuid()}" / app_digest(app_root)
 
 
 def private_directory(path: Path) -> None:
@@ -62,8 +78,10 @@ class ScratchSpace:
         if keep:
             (self.root / _KEEP_MARKER).touch(mode=0o600)
 
-    def sweep_stale(self) -> list[tuple[str, Inventory]]:
-        """Remove what runs of this app left when they died (their lock is free)."""
+    def sweep_stale(self, stop_processes: Callable[[str], int]) -> list[Stale]:
+        """Clean up after runs of this app that died (their lock is free): first
+        ``stop_processes(run_id)`` (their watchdog may have died with them), then remove their
+        scratch, unless kept."""
         swept = []
         for lock_path in sorted(self.base.glob("*.lock")):
             run = lock_path.with_suffix("")
@@ -73,9 +91,11 @@ class ScratchSpace:
             if fd is None:
                 continue
             try:
+                stopped = stop_processes(run.name)
                 if (run / _KEEP_MARKER).exists():
+                    swept.append(Stale(run.name, stopped, None))
                     continue
-                swept.append((run.name, inventory_and_wipe(run)))
+                swept.append(Stale(run.name, stopped, inventory_and_wipe(run)))
                 lock_path.unlink(missing_ok=True)
             finally:
                 os.close(fd)

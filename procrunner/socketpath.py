@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import hashlib
 import os
 import socket
 import stat
@@ -17,7 +16,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from procrunner.errors import ProcrunnerError
-from procrunner.scratch import private_directory
+from procrunner.scratch import app_digest, private_directory
 
 MAX_PATH_BYTES = 107  # sun_path holds 108 bytes, the last a NUL
 SOCKET_VARIABLE = "PROCRUNNER_SOCKET"
@@ -37,16 +36,16 @@ def socket_path(root: Path, explicit: Path | None, env: Mapping[str, str]) -> Pa
         return explicit.absolute()
     if env.get(SOCKET_VARIABLE):
         return Path(env[SOCKET_VARIABLE]).absolute()
-    digest = hashlib.sha256(os.fsencode(root)).hexdigest()[:12]
-    return _socket_dir(env) / f"{digest}.sock"
+    return _socket_dir(env) / f"{app_digest(root)}.sock"
 
 
 def _socket_dir(env: Mapping[str, str]) -> Path:
     runtime = env.get("XDG_RUNTIME_DIR")
-    if runtime:
+    if runtime and os.path.isabs(runtime):  # the XDG spec: absolute, ours, 0700 (lstat, as chg)
         with contextlib.suppress(OSError):
-            info = os.stat(runtime)
-            if info.st_uid == os.getuid() and stat.S_IMODE(info.st_mode) == 0o700:
+            info = os.lstat(runtime)
+            if (stat.S_ISDIR(info.st_mode) and info.st_uid == os.getuid()
+                    and stat.S_IMODE(info.st_mode) == 0o700):
                 return Path(runtime) / "procrunner"
     # Inside an instance, TMPDIR is that instance's scratch dir: not where procrunner lives.
     tmpdir = env.get("TMPDIR")

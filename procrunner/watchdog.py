@@ -13,18 +13,26 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import sys
-from types import TracebackType
+
+# The helper process runs this module too, and starts faster without importing typing and
+# subprocess: the latter is imported where procrunner's side uses it.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import subprocess
+    from collections.abc import Mapping
+    from types import TracebackType
 
 
 class Watchdog:
     """procrunner's side: start the helper, keep it informed, release it on a clean exit."""
 
     def __init__(self, run_id: str, stop_timeout: float) -> None:
+        import subprocess
+
         read_end, self._write_end = os.pipe()
         try:
-            self._proc = subprocess.Popen(
+            self._proc: subprocess.Popen[bytes] = subprocess.Popen(
                 [sys.executable, "-m", "procrunner.watchdog", run_id, str(stop_timeout)],
                 stdin=read_end,
                 stdout=subprocess.DEVNULL,
@@ -49,6 +57,8 @@ class Watchdog:
         self.close()
 
     def close(self) -> None:
+        import subprocess
+
         if self._write_end >= 0:
             os.close(self._write_end)
             self._write_end = -1
@@ -89,7 +99,9 @@ def _listen() -> tuple[dict[int, float], bool]:
     return groups, False
 
 
-def _take_down(run_id: str, groups: dict[int, float], timeout: float) -> int:
+def take_down(run_id: str, groups: Mapping[int, float], timeout: float) -> int:
+    """Stop the run's marked processes and the members of its known groups: TERM and CONT,
+    ``timeout``, then KILL. Also what the next start does for a run whose watchdog died."""
     import asyncio
 
     import psutil
@@ -122,7 +134,7 @@ def main(argv: list[str]) -> int:
     groups, clean = _listen()
     if clean:
         return 0
-    count = _take_down(run_id, groups, timeout)
+    count = take_down(run_id, groups, timeout)
     if count:
         sys.stderr.write(
             f"procrunner watchdog: procrunner died; stopped its {count} remaining processes\n"
