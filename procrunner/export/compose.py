@@ -1,0 +1,64 @@
+"""Docker Compose: a service per process type in ``compose.yaml``, the environment in an env
+file beside it (mode 0600) that every service reads through ``env_file:``."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from procrunner.errors import ProcrunnerError
+from procrunner.export.files import ExportFile, yaml_text
+from procrunner.export.model import ExportModel, ExportType, Platform, duration_text
+
+SCRATCH = "/scratch"
+PLATFORM = Platform(
+    name="compose",
+    chaos_tools="Pumba",
+)
+# Compose's env-file keys; a value in single quotes is taken literally (no ${} expansion).
+_KEY = re.compile(r"[A-Za-z0-9_.]+", re.ASCII)
+_PLAIN_IN_DOUBLE_QUOTES = re.compile(r"[^\\\"$\n\r]*")
+
+
+def render(model: ExportModel) -> tuple[ExportFile, ...]:
+    env_name = f"{model.app}.env"
+    services = {kind.label: _service(model, kind, env_name if model.env else None)
+                for kind in model.types}
+    files = [ExportFile("compose.yaml", yaml_text({"name": model.app, "services": services}))]
+    if model.env:
+        text = "".join(f"{key}={_quoted(key, value)}\n" for key, value in model.env.items())
+        files.append(ExportFile(env_name, text, private=True))
+    return tuple(files)
+
+
+def _quoted(key: str, value: str) -> str:
+    if not _KEY.fullmatch(key):
+        raise ProcrunnerError(f"Compose env files cannot hold the key {key!r}", "compose")
+    if "'" not in value and not value.endswith("\\"):
+        return f"'{value}'"
+    if _PLAIN_IN_DOUBLE_QUOTES.fullmatch(value):
+        return f'"{value}"'
+    raise ProcrunnerError(f"the value of {key} has a single quote and one of \\ \" $ or a "
+                          "newline: a Compose env file cannot hold it literally", "compose")
+
+
+def _service(model: ExportModel, kind: ExportType, env_file: str | None) -> dict[str, Any]:
+    service: dict[str, Any] = {
+        "image": model.image,
+        "entrypoint": ["/bin/sh", "-c", kind.command.replace("$", "$$")],  # no interpolation
+        "environment": model.instance_env(str(kind.port), SCRATCH),
+        "deploy": {"replicas": kind.replicas},
+        "restart": PLATFORM.restart[kind.policy],
+        "stop_grace_period": duration_text(kind.stop_timeout),
+        "stop_signal": kind.stop_signal_name,
+        "tmpfs": [SCRATCH],
+    }
+    if env_file is not None:
+        service["env_file"] = [env_file]
+    if kind.listens:
+        service["ports"] = [str(kind.port)]  # the container port only: Docker picks host ports
+    if kind.depends_on:
+        service["depends_on"] = list(kind.depends_on)
+    if kind.tty:
+        service.update(tty=True, stdin_open=True)
+    return service
