@@ -3,7 +3,8 @@
 Writer lines look like ``@@ID:SEQ:xxx...$`` (see writer.py). After a runner's prefix, each
 output line must end with exactly one such payload; every writer's SEQs must arrive 1..N in
 order. Anything else that carries writer data (a fragment of ``x``s, a payload that is cut,
-merged with another or trimmed) is a broken line.
+merged with another or trimmed) is a broken line. A JSON line (``--output json``) holds the
+payload as its ``line``, last: its closing ``"}`` is not part of the payload.
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ def verify(path: Path, ids: list[str], count: int, size: int) -> Verdict:
             if start < 0:
                 broken += FRAGMENT in line
                 continue
-            payload = line[start:].rstrip(b"\n")
+            payload = line[start:].rstrip(b"\n").removesuffix(b'"}')
             colon = payload.find(b":", 2)
             wid = payload[2:colon]
             seq_text = payload[colon + 1 : colon + 11]

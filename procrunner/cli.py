@@ -7,17 +7,26 @@ signal stopped procrunner, otherwise what the supervisor decided.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import gc
 import os
 import sys
-from collections.abc import Sequence
-from typing import NoReturn
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, NoReturn
 
 from procrunner import __version__
 from procrunner.client import NotRunning
 from procrunner.commands import add_commands
+from procrunner.dashboard.command import add_dashboard
 from procrunner.errors import ProcrunnerError
+from procrunner.export.command import add_export_command
+from procrunner.settings_model import add_arguments
+
+if TYPE_CHECKING:
+    from procrunner.settings_load import Loaded
 
 BAD_INPUT = 2
+_OPENSSL_MODULES = ("ssl", "_hashlib")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -27,50 +36,8 @@ class _Parser(argparse.ArgumentParser):
         self.exit(BAD_INPUT, f"{self.prog}: {message} (see '{self.prog} --help')\n")
 
 
-def _app_arguments(parser: argparse.ArgumentParser, formation: bool = True) -> None:
-    parser.add_argument("-f", "--procfile", metavar="FILE", help="Procfile (default ./Procfile)")
-    parser.add_argument(
-        "-d", "--root", metavar="DIR", help="app root (default: the Procfile's folder)"
-    )
-    parser.add_argument(
-        "-e",
-        "--env",
-        metavar="FILES",
-        help="comma-separated env files, later ones win (default: ROOT/.env if present)",
-    )
-    parser.add_argument(
-        "--env-precedence",
-        choices=("file", "os"),
-        default="file",
-        help="which wins when a variable is in both: env files (default) or the OS environment",
-    )
-    parser.add_argument("-p", "--port", metavar="N", help="base port (default: $PORT or 5000)")
-    if formation:
-        parser.add_argument(
-            "-m",
-            "-c",
-            "--formation",
-            "--concurrency",
-            dest="formation",
-            metavar="SPEC",
-            help="instances per type, e.g. web=2,worker=1 or all=2 (default all=1)",
-        )
-
-
-def _router_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--router", action="store_true",
-        help="one port in front of the web instances; each connection goes to a random one",
-    )
-    parser.add_argument(
-        "--router-type", metavar="TYPE",
-        help="the process type behind the router (default web; implies --router)",
-    )
-    parser.add_argument(
-        "--router-port", metavar="N",
-        help="the router's port (default: the type's first port, its instances move up by "
-        "one; implies --router)",
-    )
+def _app_arguments(parser: argparse.ArgumentParser) -> None:
+    add_arguments(parser, "export")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -80,108 +47,89 @@ def build_parser() -> argparse.ArgumentParser:
     commands.required = True
 
     start = commands.add_parser("start", help="run the formation in the foreground")
-    _app_arguments(start)
+    add_arguments(start, "start")
     start.add_argument("types", nargs="*", metavar="TYPE", help="run only these process types")
-    _router_arguments(start)
-    start.add_argument(
-        "-t", "--timeout", default="5", metavar="DURATION",
-        help="how long to wait after SIGTERM before SIGKILL (default 5s)",
-    )
-    start.add_argument(
-        "--run-for", metavar="DURATION", help="stop the formation gracefully after DURATION"
-    )
-    start.add_argument(
-        "--color", action=argparse.BooleanOptionalAction, default=None,
-        help="colour the prefixes (default: when stdout is a terminal and NO_COLOR is unset)",
-    )
-    start.add_argument("--no-timestamp", action="store_true", help="omit the time in prefixes")
-    start.add_argument("--no-prefix", action="store_true", help="print output lines bare")
-    start.add_argument(
-        "--merge-stderr", action="store_true", help="show stderr lines like stdout lines"
-    )
-    start.add_argument(
-        "--restart", metavar="POLICY",
-        help="stop-all (default), never, on-failure or always; or per type: web=always,...",
-    )
-    start.add_argument(
-        "--backoff", metavar="SPEC",
-        help="restart backoff, e.g. first=0.5s,max=30s,reset=10s (the defaults)",
-    )
-    start.add_argument(
-        "--give-up", metavar="N/DURATION",
-        help="mark an instance fatal after N crashes within DURATION, e.g. 5/60s",
-    )
-    start.add_argument(
-        "--chaos", metavar="SPEC",
-        help="kill running instances on a schedule: every=10s or rate=6/min, types=, signal=, "
-        "seed=, after=, max=",
-    )
-    start.add_argument(
-        "--scratch-root", metavar="DIR",
-        help="where run scratch dirs go (default: <temp dir>/procrunner-<uid>/<app hash>)",
-    )
-    start.add_argument(
-        "--keep-scratch", action="store_true",
-        help="keep ended incarnations' scratch dirs (for debugging) instead of wiping them",
-    )
-    start.add_argument(
-        "--audit", action="store_true",
-        help="report files written into the app root during the run (local state)",
-    )
-    start.add_argument(
-        "--audit-ignore", metavar="PATHS",
-        help="comma-separated paths the audit ignores, e.g. backing-service data",
-    )
-    start.add_argument(
-        "--summary-json", metavar="FILE", help="also write the exit summary as JSON to FILE"
-    )
-    start.add_argument(
-        "--tty", metavar="TYPES",
-        help="comma-separated types whose instances get a terminal (procrunner connect)",
-    )
-    start.add_argument(
-        "--socket", metavar="PATH",
-        help="the control socket (default: one per app root, in a private per-user folder)",
-    )
     start.set_defaults(handler=_start)
 
     check = commands.add_parser("check", help="validate the Procfile, env files and formation")
-    _app_arguments(check)
-    _router_arguments(check)
+    add_arguments(check, "check")
     check.set_defaults(handler=_check)
 
     run = commands.add_parser(
         "run", help="run one command (or a Procfile entry) with the app's environment"
     )
-    _app_arguments(run, formation=False)
+    add_arguments(run, "run")
     run.add_argument("argv", nargs=argparse.REMAINDER, metavar="COMMAND")
     run.set_defaults(handler=_run)
+
+    config = commands.add_parser(
+        "config", help="print every effective setting and where its value came from"
+    )
+    add_arguments(config, "config")
+    config.set_defaults(handler=_config)
     add_commands(commands)
+    add_export_command(commands, _app_arguments)
+    add_dashboard(commands)
     return parser
 
 
 # The command functions import what they need: `procrunner ps` must not pay for `start`.
 
 
+def _loaded(args: argparse.Namespace) -> Loaded:
+    """Every settings source read, checked and frozen, with the app; warnings printed."""
+    from procrunner.settings_load import load
+
+    loaded = load(args, os.environ)
+    _warn(loaded.sources.warnings)
+    return loaded
+
+
+def _warn(warnings: Sequence[str]) -> None:
+    for warning in warnings:
+        print(f"procrunner: warning: {warning}", file=sys.stderr)
+
+
 def _start(args: argparse.Namespace) -> int:
-    from procrunner.app import load_app
-    from procrunner.options import app_options, start_settings
+    with _lean_imports():  # the supervisor's machinery: only `start` pays for its imports
+        loaded = _loaded(args)
+        import asyncio
+        import hashlib  # noqa: F401  (imported here, it keeps its builtin sha256)
 
-    app = load_app(app_options(args), os.environ)
-    settings = start_settings(args, app)
-    import asyncio  # the supervisor's machinery: only `start` pays for its imports
+        from procrunner.session import run_formation
 
-    from procrunner.session import run_formation
+    return asyncio.run(run_formation(loaded.settings, loaded.app))
 
-    return asyncio.run(run_formation(settings, app))
+
+@contextlib.contextmanager
+def _lean_imports() -> Iterator[None]:
+    """Imports in this block run without garbage collection (they allocate much and free
+    little) and find no OpenSSL. asyncio imports ssl and hashlib imports _hashlib when they
+    can, which maps OpenSSL: about 4.5 MiB of RSS and 7 ms of startup, for TLS that
+    procrunner never speaks and a sha256 that hashlib's builtin one computes the same."""
+    absent = [name for name in _OPENSSL_MODULES if name not in sys.modules]
+    for name in absent:
+        sys.modules[name] = None  # type: ignore[assignment]  # importing it raises ImportError
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+        for name in absent:
+            del sys.modules[name]
+
+
+def _config(args: argparse.Namespace) -> int:
+    from procrunner.settings_report import config_lines
+
+    print("\n".join(config_lines(_loaded(args))))
+    return 0
 
 
 def _check(args: argparse.Namespace) -> int:
-    from procrunner.app import load_app
     from procrunner.formation import PORT_STEP
-    from procrunner.options import app_options
 
-    app = load_app(app_options(args), os.environ)
+    app = _loaded(args).app
     print(f"valid Procfile: {app.procfile} ({len(app.types)} process types)")
     width = max(len(t.name) for t in app.types)
     for index, kind in enumerate(app.types):
@@ -202,10 +150,12 @@ def _run(args: argparse.Namespace) -> int:
     if not argv:
         raise ProcrunnerError("no command given", "procrunner run")
     from procrunner.app import load_environment, procfile_and_root
-    from procrunner.options import app_options
     from procrunner.procfile import load_procfile
+    from procrunner.settings_load import app_options, read_sources
 
-    options = app_options(args)
+    sources = read_sources(args, os.environ)
+    _warn(sources.warnings)
+    options = app_options(sources)
     procfile, root = procfile_and_root(options)
     env, _ = load_environment(options, root, os.environ)
     if len(argv) == 1 and procfile.is_file():

@@ -14,6 +14,7 @@ from typing import Any
 
 from procrunner.errors import ProcrunnerError
 from procrunner.protocol import PROTOCOL, encode
+from procrunner.socketpath import check_length
 
 
 class NotRunning(Exception):
@@ -22,6 +23,7 @@ class NotRunning(Exception):
 
 class Connection:
     def __init__(self, path: Path, root: Path, timeout: float | None = 10.0) -> None:
+        check_length(path)  # else connect fails with a bare "AF_UNIX path too long"
         self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self._sock.settimeout(timeout)
         try:

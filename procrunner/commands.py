@@ -62,13 +62,13 @@ def _command(commands: Any, name: str, summary: str, handler: Handler) -> argpar
 
 
 def _connect_and_run(args: argparse.Namespace, handler: Handler) -> int:
-    root = _app_root(args)
+    root = app_root(args)
     path = socket_path(root, Path(args.socket) if args.socket else None, os.environ)
     with Connection(path, root) as connection:
         return handler(args, connection)
 
 
-def _app_root(args: argparse.Namespace) -> Path:
+def app_root(args: argparse.Namespace) -> Path:
     if args.root:
         return Path(args.root).resolve()
     if args.procfile:

@@ -22,6 +22,7 @@ from procrunner.events import (
     RestartRequest,
     ScaleRequest,
     StopRequest,
+    WatchTriggered,
 )
 from procrunner.output import CHAOS_NAME
 from procrunner.restart import Restart
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
 SOURCE = "control"
 UP = (State.STARTING, State.RUNNING)
 DOWN = (State.STOPPED, State.EXITED, State.FATAL)
+SHOWN_FILES = 5  # changed files named in a watch line
 
 
 def perform(supervisor: Supervisor, command: Command, reply: asyncio.Future[Any]) -> None:
@@ -95,7 +97,7 @@ def terminal(supervisor: Supervisor, target: str) -> Terminal:
     if instance is None:
         raise ProcrunnerError(f"no instance {target!r}", SOURCE)
     incarnation = instance.incarnation
-    if instance.spec.type_name not in supervisor.options.tty_types:
+    if not supervisor.options.for_type(instance.spec.type_name).tty:
         raise ProcrunnerError(
             f"{target} has no terminal: start its type with --tty {instance.spec.type_name}",
             SOURCE,
@@ -141,7 +143,7 @@ def scale(supervisor: Supervisor, counts: dict[str, int]) -> dict[str, Any]:
             instance = slots.get(number)
             if instance is None:
                 instance = supervisor.add(supervisor.make_spec(type_name, number))
-                supervisor.start(instance)
+                supervisor.start_when_free(instance)
                 started.append(instance.spec.name)
             elif instance.removing:  # scaled down and up again before it stopped
                 instance.removing = False
@@ -175,10 +177,10 @@ def _remove(supervisor: Supervisor, instance: Instance) -> None:
     supervisor.retire(instance)
 
 
-def restart(supervisor: Supervisor, instance: Instance) -> str:
+def restart(supervisor: Supervisor, instance: Instance, cause: Cause = Cause.REQUESTED) -> str:
     """Graceful restart of a live instance; a start for one that is down or waiting."""
     if instance.state in UP:
-        instance.cause = Cause.REQUESTED
+        instance.cause = cause
         instance.decision = Restart(0.0)
         instance.down_since = time.monotonic()
         supervisor.stop(instance)
@@ -252,3 +254,29 @@ def _victim(supervisor: Supervisor, target: str | None) -> Instance:
     types = {n: i.spec.type_name for n, i in running.items()}
     name = planner.choose(list(running), types) if planner is not None else None
     return running[name] if name is not None else random.choice(list(running.values()))
+
+
+def reload(supervisor: Supervisor, event: WatchTriggered) -> None:
+    """Files changed: restart the matching types' instances (cause ``watch``), start again
+    those that had crashed or given up (the fix may be in), leave stopped ones alone."""
+    if supervisor.status is not None:
+        return
+    if event.failure is not None:
+        why = f"the watcher failed ({event.failure}); changes may have been missed"
+    else:
+        more = len(event.files) - SHOWN_FILES
+        shown = ", ".join(event.files[:SHOWN_FILES]) + (f" and {more} more" if more > 0 else "")
+        why = f"{len(event.files)} changed: {shown}"
+    affected = [
+        i
+        for i in supervisor.instances.values()
+        if i.spec.type_name in event.types
+        and i.state is not State.STOPPED
+        and not (i.state is State.STOPPING and i.cause is Cause.WATCH)
+    ]
+    if not affected:
+        return
+    supervisor.printer.system(f"watch: {why}: restarting {', '.join(event.types)}")
+    supervisor.notices.post("watch", files=list(event.files), types=list(event.types))
+    for instance in affected:
+        restart(supervisor, instance, Cause.WATCH)

@@ -75,6 +75,16 @@ class OutputBroken:
 
 
 @dataclass(frozen=True)
+class WatchTriggered:
+    """Files changed under the app root: restart these types. ``failure``: the watcher
+    failed (changes may have been missed), so every watched type is named."""
+
+    types: tuple[str, ...]
+    files: tuple[str, ...]
+    failure: str | None = None
+
+
+@dataclass(frozen=True)
 class PsRequest:
     """The instance table, as ``procrunner ps`` shows it."""
 
@@ -147,6 +157,7 @@ Event = (
     | RunForElapsed
     | OutputBroken
     | ControlRequest
+    | WatchTriggered
 )
 
 

@@ -27,7 +27,8 @@ from procrunner import tree
 from procrunner.errors import ProcrunnerError
 from procrunner.markers import INCARNATION_MARKER
 from procrunner.memory import Memory, measure
-from procrunner.output import Printer, StreamProtocol, enlarge_pipe
+from procrunner.output import Printer, StreamProtocol
+from procrunner.sink import enlarge_pipe
 from procrunner.terminal import Terminal, take_terminal
 
 KILL_TIMEOUT = 2.0
@@ -75,6 +76,8 @@ class StopReport:
     killed: bool
     survivors: tuple[int, ...] = ()
     memory: Memory | None = None
+    signum: int = signal.SIGTERM  # what was sent first
+    timeout: float = 0.0  # how long it was given before SIGKILL
 
 
 class Incarnation:
@@ -108,12 +111,27 @@ class Incarnation:
         self.last_memory: Memory | None = None
         self.since = _create_time(self.pid)
         self._printer = printer
-        self._name = instance_name
+        number = int(label.rpartition("#")[2])  # the label is web.1#3
+        self._output = printer.source(instance_name, number, self.pid)
         self._streams: list[StreamProtocol] = []
         self._status: ExitStatus | None = None
         self.exited: asyncio.Future[ExitStatus] = asyncio.get_running_loop().create_future()
-        _watch_exit(self.pid, self._on_leader_exit)
+        try:
+            _watch_exit(self.pid, self._on_leader_exit)
+        except OSError as exc:  # no fd left for its pidfd: a child nobody watches must go
+            self._abandon()
+            raise ProcrunnerError(f"cannot watch {label}: {exc.strerror}", str(cwd)) from exc
         self._connected = asyncio.create_task(self._connect())
+
+    def _abandon(self) -> None:
+        """Kill and reap a child that was spawned but cannot be supervised."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.pid, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self._popen.wait(KILL_TIMEOUT)
+        for pipe in (self._popen.stdout, self._popen.stderr):
+            if pipe is not None:
+                pipe.close()
 
     def _spawn(
         self, command: str, cwd: Path, env: Mapping[str, str], merge_stderr: bool
@@ -162,7 +180,7 @@ class Incarnation:
         loop = asyncio.get_running_loop()
         if self.terminal is not None:
             master = os.fdopen(self.terminal.master, "rb", buffering=0)
-            protocol = StreamProtocol(self._printer, self._name, False, self.terminal)
+            protocol = StreamProtocol(self._output, False, self.terminal)
             await loop.connect_read_pipe(functools.partial(_same, protocol), master)
             self._streams.append(protocol)
             return
@@ -171,7 +189,7 @@ class Incarnation:
             if pipe is None:
                 continue
             enlarge_pipe(pipe.fileno())
-            protocol = StreamProtocol(self._printer, self._name, is_stderr)
+            protocol = StreamProtocol(self._output, is_stderr)
             await loop.connect_read_pipe(functools.partial(_same, protocol), pipe)
             self._streams.append(protocol)
 
@@ -179,6 +197,9 @@ class Incarnation:
         """The stop sequence: ``sig`` and SIGCONT to the tree, wait ``timeout`` (or until
         ``escalate``), SIGKILL what is left, a bounded wait, reap, drain the pipes."""
         await self._connected
+        return await tree.when_fds_allow(functools.partial(self._stop, sig, timeout, escalate))
+
+    async def _stop(self, sig: int, timeout: float, escalate: asyncio.Event) -> StopReport:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         signalled = killed = False
@@ -204,8 +225,10 @@ class Incarnation:
             survivors = self._members()
         leader_stuck = not await self._reap()
         await self._drain(escalate)
+        status = self._status
+        self._output.end(status.describe() if status is not None else "not reaped")
         stuck = [p.pid for p in survivors] + ([self.pid] if leader_stuck else [])
-        return StopReport(signalled, killed, tuple(stuck), memory)
+        return StopReport(signalled, killed, tuple(stuck), memory, sig, timeout)
 
     def send_signal(self, sig: int) -> None:
         """Signal the process group, as ``kill -SIG -PGID`` does; only while the leader is

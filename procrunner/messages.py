@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import signal
+
 from procrunner.durations import format_duration
 from procrunner.events import EndedIncarnation
 from procrunner.instance import StopReport
 from procrunner.restart import Fatal
+from procrunner.tree import signal_name
 from procrunner.units import format_bytes
 
 
@@ -39,13 +42,12 @@ def gave_up(name: str, fatal: Fatal) -> str:
     )
 
 
-def stop_trouble(label: str, report: StopReport, timeout: float) -> list[str]:
+def stop_trouble(label: str, report: StopReport) -> list[str]:
     """What went wrong in a stop sequence, loudly."""
     lines = []
-    if report.killed:
-        lines.append(
-            f"{label} did not stop on SIGTERM within {format_duration(timeout)}: SIGKILL sent"
-        )
+    if report.killed and report.signum != signal.SIGKILL:
+        name, timeout = signal_name(report.signum), format_duration(report.timeout)
+        lines.append(f"{label} did not stop on {name} within {timeout}: SIGKILL sent")
     if report.survivors:
         pids = ", ".join(map(str, report.survivors))
         lines.append(f"ERROR: {label}: processes survived SIGKILL: {pids}")

@@ -1,224 +1,95 @@
-"""The output path: child pipes to procrunner's stdout, bytes end to end, whole lines only.
+"""The output path: child pipes to procrunner's stdout (and the log files), bytes end to end,
+whole lines only.
 
 Children's pipes are read in large chunks by asyncio protocols (``StreamProtocol``). Each
-stream's ``LineAssembler`` cuts the bytes into lines and hands whole, prefixed lines to the
-``Printer``, which queues them on the ``Sink``: one writer thread that does blocking writes to
-stdout. When the sink holds more than ``HIGH_WATER`` bytes the printer pauses reading every
-child pipe, so a slow reader of procrunner slows the children down instead of growing memory.
-A thread (rather than a non-blocking stdout) keeps the terminal's file description blocking
-for the shell that shares it, and keeps the event loop free to handle signals and deadlines
-while stdout is stuck.
+stream's ``LineAssembler`` cuts the bytes into lines and hands whole lines, a block at a time,
+to its incarnation's ``Source``, which formats them (``lineformat.py``, ``jsonlines.py``) for
+the ``Printer``'s stdout sink and for the instance's log file (``logfiles.py``). Each sink is
+a writer thread (``sink.py``); when one holds too much, the printer pauses reading every child
+pipe, so a slow reader of procrunner (or a slow disk) slows the children down instead of
+growing memory.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import errno
-import fcntl
-import os
-import select
-import threading
+import datetime
 import time
 from collections.abc import Callable
+from pathlib import Path
 
+from procrunner.jsonlines import JsonFormat
+from procrunner.lineformat import CHAOS_NAME as CHAOS_NAME  # the supervisor's name for chaos
+from procrunner.lineformat import SYSTEM_NAME, Clock, Format, Origin, TextFormat
+from procrunner.logfiles import LogFiles
 from procrunner.settings import Style
+from procrunner.sink import Sink
 from procrunner.terminal import Terminal
 
 MAX_LINE = 1 << 20
-PIPE_SIZE = 1 << 20
-_F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
 PARTIAL_DELAY = 0.05
-HIGH_WATER = 4 << 20
-LOW_WATER = 1 << 20
-SYSTEM_NAME = "system"
-CHAOS_NAME = "chaos"
-_IOV_MAX = 1024
-
-_RESET = b"\033[0m"
-_PALETTE = (36, 33, 32, 35, 34, 96, 93, 92, 95, 94, 91, 31)
-_SYSTEM_COLOR = b"\033[1m"
-_CHAOS_COLOR = b"\033[1;31m"
-
-
-def enlarge_pipe(fd: int) -> None:
-    """Ask for a 1 MiB pipe buffer (Linux; the default is 64 KiB): fewer wake-ups and
-    context switches between writer, procrunner and reader under heavy output. Not a pipe,
-    or not Linux, or over the system's limit: left as it is."""
-    with contextlib.suppress(OSError):
-        fcntl.fcntl(fd, _F_SETPIPE_SZ, PIPE_SIZE)
-
-
-class Sink:
-    """One writer thread that owns procrunner's stdout."""
-
-    def __init__(
-        self,
-        fd: int,
-        loop: asyncio.AbstractEventLoop,
-        on_congestion_change: Callable[[], None],
-        on_broken: Callable[[], None],
-    ) -> None:
-        self._fd = fd
-        self._loop = loop
-        self._on_congestion_change = on_congestion_change
-        self._on_broken = on_broken
-        self._cond = threading.Condition()
-        self._chunks: list[bytes] = []
-        self._pending = 0
-        self._congested = False
-        self._closing = False
-        self._broken = False
-        self._written = 0
-        enlarge_pipe(fd)
-        self._thread = threading.Thread(target=self._run, name="procrunner-stdout", daemon=True)
-        self._thread.start()
-
-    @property
-    def congested(self) -> bool:
-        with self._cond:
-            return self._congested
-
-    @property
-    def written(self) -> int:
-        return self._written
-
-    def write_many(self, chunks: list[bytes]) -> None:
-        if self._broken:
-            return
-        with self._cond:
-            self._chunks.extend(chunks)
-            self._pending += sum(map(len, chunks))
-            became_congested = not self._congested and self._pending >= HIGH_WATER
-            if became_congested:
-                self._congested = True
-            self._cond.notify()
-        if became_congested:
-            self._on_congestion_change()
-
-    def close(self, stall_timeout: float = 10.0) -> None:
-        """Write out what is queued, waiting as long as the reader keeps making progress."""
-        with self._cond:
-            self._closing = True
-            self._cond.notify()
-        last = -1
-        while self._thread.is_alive() and self._written != last:
-            last = self._written
-            self._thread.join(stall_timeout)
-
-    def _run(self) -> None:
-        while True:
-            with self._cond:
-                while not self._chunks and not self._closing:
-                    self._cond.wait()
-                if not self._chunks:
-                    return
-                chunks, self._chunks = self._chunks, []
-            size = sum(map(len, chunks))
-            if not self._broken:
-                self._write_all(chunks)
-            with self._cond:
-                self._pending -= size
-                relieved = self._congested and self._pending <= LOW_WATER
-                if relieved:
-                    self._congested = False
-            if relieved:
-                self._call_in_loop(self._on_congestion_change)
-
-    def _write_all(self, chunks: list[bytes]) -> None:
-        """``writev`` without joining (one copy less on the hot path); partial writes resume
-        where they stopped."""
-        views = [memoryview(c) for c in chunks if c]
-        while views:
-            try:
-                written = os.writev(self._fd, views[:_IOV_MAX])
-            except BlockingIOError:
-                select.select([], [self._fd], [])
-                continue
-            except OSError as exc:
-                if exc.errno not in (errno.EPIPE, errno.EBADF, errno.EIO):
-                    raise
-                self._broken = True
-                self._call_in_loop(self._on_broken)
-                return
-            self._written += written
-            while views and written >= len(views[0]):
-                written -= len(views.pop(0))
-            if views and written:
-                views[0] = views[0][written:]
-
-    def _call_in_loop(self, callback: Callable[[], None]) -> None:
-        with contextlib.suppress(RuntimeError):  # the loop is already closed at exit
-            self._loop.call_soon_threadsafe(callback)
 
 
 class Printer:
-    """Formats prefixes and is the only writer to the sink."""
+    """The one writer of output: formats procrunner's own lines, hands every line to the
+    sinks, and pauses the child pipes while a sink is congested."""
 
-    def __init__(self, style: Style, sink_factory: Callable[[Printer], Sink]) -> None:
+    def __init__(
+        self,
+        style: Style,
+        sink_factory: Callable[[Printer], Sink],
+        log_dir: Path | None = None,
+    ) -> None:
         self.style = style
-        self._width = len(SYSTEM_NAME)
-        self._colors: dict[str, bytes] = {SYSTEM_NAME: _SYSTEM_COLOR, CHAOS_NAME: _CHAOS_COLOR}
-        self._prefix_cache: dict[tuple[str, bytes], bytes] = {}
-        self._cached_second = -1
-        self._clock_text = b""
+        self.format: Format = (
+            JsonFormat() if style.output == "json" else TextFormat.for_terminal(style)
+        )
         self._readers: set[asyncio.ReadTransport] = set()
         self.resumed_at = 0.0
-        self._batch: list[bytes] = []
-        self._flush_scheduled = False
         self.sink = sink_factory(self)
-        # Called with each block of whole lines (or piece) before it is prefixed: the
+        self.logs: LogFiles | None = None
+        if log_dir is not None:
+            file_format: Format = JsonFormat()
+            if style.output == "text":  # the file names the instance: stamp and mark only
+                clock = Clock(style.timestamp_format)
+                file_format = TextFormat(clock, names=False, merge_stderr=style.merge_stderr,
+                                         note_mark=b"= ")  # fmt: skip
+            loop = asyncio.get_running_loop()
+            self.logs = LogFiles(log_dir, file_format, loop, self.congestion_changed,
+                                 self._log_broken)  # fmt: skip
+        # Called with each block of whole lines (or piece) before it is formatted: the
         # control socket keeps recent output and streams it to ``procrunner logs``.
         self.observe: Callable[[str, bytes, bool], None] | None = None
 
     def add_names(self, names: list[str]) -> None:
         """Register instance names: pads every prefix to the longest, gives each a colour."""
-        for name in names:
-            if name not in self._colors:
-                index = len(self._colors) - 2
-                self._colors[name] = b"\033[%dm" % _PALETTE[index % len(_PALETTE)]
-        self._width = max(self._width, *(len(n) for n in names)) if names else self._width
-        self._prefix_cache.clear()
-
-    def prefix(self, name: str, mark: bytes) -> bytes:
-        """``HH:MM:SS web.1  | `` for ``mark=b"| "``; the cache is keyed per wall-clock second."""
-        if not self.style.prefix:
-            return b""
-        now = int(time.time())
-        if now != self._cached_second:
-            self._cached_second = now
-            self._clock_text = time.strftime("%H:%M:%S ", time.localtime(now)).encode()
-            self._prefix_cache.clear()
-        key = (name, mark)
-        cached = self._prefix_cache.get(key)
-        if cached is None:
-            stamp = self._clock_text if self.style.timestamps else b""
-            label = b"%s%s %s" % (stamp, name.ljust(self._width).encode(), mark[:1])
-            if self.style.color:
-                label = self._colors.get(name, b"") + label + _RESET
-            cached = self._prefix_cache[key] = label + mark[1:]
-        return cached
-
-    def write(self, data: bytes) -> None:
-        """Queue output; it goes to the sink once per event-loop turn, in one handoff."""
-        self._batch.append(data)
-        if not self._flush_scheduled:
-            self._flush_scheduled = True
-            asyncio.get_running_loop().call_soon(self._flush)
-
-    def _flush(self) -> None:
-        self._flush_scheduled = False
-        batch, self._batch = self._batch, []
-        self.sink.write_many(batch)
+        self.format.add_names(names)
 
     def system(self, text: str, name: str = SYSTEM_NAME) -> None:
         """One line of procrunner's own (``system``, or ``chaos``), through the same path as
         the children's."""
-        self.write(self.prefix(name, b"| ") + text.encode(errors="replace") + b"\n")
+        self.sink.write(self.format.note(Origin(name), text))
+
+    def source(self, name: str, number: int, pid: int) -> Source:
+        """Where incarnation ``number`` of instance ``name`` sends its output; its log file
+        gets a start line."""
+        log = self.logs.sink(name) if self.logs is not None else None
+        source = Source(self, Origin(name, number), log)
+        now = datetime.datetime.now().astimezone().isoformat(timespec="milliseconds")
+        source.note(f"{name}#{number} started with pid {pid} at {now}")
+        return source
+
+    async def close(self) -> None:
+        """Write out everything queued (stdout, log files), then close the log files."""
+        self.sink.flush()
+        if self.logs is not None:
+            self.logs.flush()
+            await asyncio.to_thread(self.logs.close)
+        await asyncio.to_thread(self.sink.close)
 
     def attach(self, transport: asyncio.ReadTransport) -> None:
         self._readers.add(transport)
-        if self.sink.congested:
+        if self.reading_paused:
             transport.pause_reading()
 
     def detach(self, transport: asyncio.ReadTransport) -> None:
@@ -226,10 +97,10 @@ class Printer:
 
     @property
     def reading_paused(self) -> bool:
-        return self.sink.congested
+        return self.sink.congested or (self.logs is not None and self.logs.congested)
 
     def congestion_changed(self) -> None:
-        paused = self.sink.congested
+        paused = self.reading_paused
         if not paused:
             self.resumed_at = time.monotonic()
         for transport in self._readers:
@@ -240,22 +111,77 @@ class Printer:
             else:
                 transport.resume_reading()
 
+    def _log_broken(self, path: Path, exc: OSError) -> None:
+        self.system(f"log file {path}: {exc.strerror}; its instance's output goes to stdout only")
+
+
+class Source:
+    """One incarnation's output: formats its streams' lines for stdout and for its instance's
+    log file, and marks the incarnation's end in the file once its streams are closed."""
+
+    def __init__(self, printer: Printer, origin: Origin, log: Sink | None) -> None:
+        self.printer = printer
+        self._origin = origin
+        self._log = log
+        self._log_format = printer.logs.format if printer.logs is not None else None
+        self._streams = 0
+        self._ending: str | None = None
+
+    def lines(self, stderr: bool, body: bytes) -> None:
+        """``body`` is one or more whole lines, each ending in a newline."""
+        printer = self.printer
+        if printer.observe is not None:
+            printer.observe(self._origin.name, body, stderr)
+        printer.sink.write(printer.format.block(self._origin, stderr, body))
+        if self._log is not None and self._log_format is not None:
+            self._log.write(self._log_format.block(self._origin, stderr, body))
+
+    def piece(self, stderr: bool, piece: bytes, continued: bool, partial: bool) -> None:
+        printer = self.printer
+        if printer.observe is not None:
+            printer.observe(self._origin.name, piece + b"\n", stderr)
+        origin = self._origin
+        printer.sink.write(printer.format.piece(origin, stderr, piece, continued, partial))
+        if self._log is not None and self._log_format is not None:
+            self._log.write(self._log_format.piece(origin, stderr, piece, continued, partial))
+
+    def note(self, text: str) -> None:
+        """A line of procrunner's own about this incarnation, in its log file only."""
+        if self._log is not None and self._log_format is not None:
+            self._log.write(self._log_format.note(self._origin, text))
+
+    def stream_opened(self) -> None:
+        self._streams += 1
+
+    def stream_closed(self) -> None:
+        self._streams -= 1
+        self._mark_end()
+
+    def end(self, how: str) -> None:
+        """The incarnation is over (``exited 1``): say so in the log file after its last
+        line, which may still be on its way (a stream closes soon after its stop)."""
+        self._ending = how
+        self._mark_end()
+
+    def _mark_end(self) -> None:
+        if self._streams == 0 and self._ending is not None:
+            name, number = self._origin
+            self.note(f"{name}#{number} ended: {self._ending}")
+            self._ending = None
+
 
 class LineAssembler:
-    """Cuts one stream's bytes into lines and prints them with the instance's prefix.
+    """Cuts one stream's bytes into lines and hands them to the incarnation's source.
 
     A partial line is held until its newline comes, for at most ``PARTIAL_DELAY`` (then it is
     shown as it is, so prompts appear) and at most ``MAX_LINE`` bytes (then it is passed on in
     pieces). The piece after such a cut carries the continuation mark.
     """
 
-    def __init__(self, printer: Printer, name: str, stderr: bool) -> None:
-        self._printer = printer
-        self._name = name
+    def __init__(self, source: Source, stderr: bool) -> None:
+        self._source = source
+        self._printer = source.printer
         self._stderr = stderr
-        separator = b"!" if stderr and not printer.style.merge_stderr else b"|"
-        self._mark = separator + b" "
-        self._continued_mark = separator + b"+"
         self._pending: list[bytes] = []
         self._pending_len = 0
         self._last_data = 0.0
@@ -287,7 +213,7 @@ class LineAssembler:
             self._timer.cancel()
             self._timer = None
         if self._pending:
-            self._emit_piece(b"".join(self._pending))
+            self._emit_piece(b"".join(self._pending), partial=True)
             self._pending.clear()
             self._pending_len = 0
         self._continuing = False
@@ -304,25 +230,17 @@ class LineAssembler:
             for line in body[:-1].split(b"\n"):
                 self._emit_line(line)
             return
-        if self._printer.observe is not None:
-            self._printer.observe(self._name, body, self._stderr)
-        prefix = self._printer.prefix(self._name, self._mark)
-        if prefix:
-            body = prefix + body[:-1].replace(b"\n", b"\n" + prefix) + b"\n"
-        self._printer.write(body)
+        self._source.lines(self._stderr, body)
 
     def _emit_line(self, line: bytes) -> None:
         """One whole line, in ``MAX_LINE`` pieces if it is longer."""
         for start in range(0, max(len(line), 1), MAX_LINE):
-            self._emit_piece(line[start : start + MAX_LINE])
+            self._emit_piece(line[start : start + MAX_LINE], partial=start + MAX_LINE < len(line))
             self._continuing = True
         self._continuing = False
 
-    def _emit_piece(self, piece: bytes) -> None:
-        if self._printer.observe is not None:
-            self._printer.observe(self._name, piece + b"\n", self._stderr)
-        mark = self._continued_mark if self._continuing else self._mark
-        self._printer.write(self._printer.prefix(self._name, mark) + piece + b"\n")
+    def _emit_piece(self, piece: bytes, partial: bool) -> None:
+        self._source.piece(self._stderr, piece, self._continuing, partial)
 
     def _hold(self, data: bytes) -> None:
         self._last_data = time.monotonic()
@@ -331,7 +249,7 @@ class LineAssembler:
         if self._pending_len > MAX_LINE:
             held = b"".join(self._pending)
             while len(held) > MAX_LINE:
-                self._emit_piece(held[:MAX_LINE])
+                self._emit_piece(held[:MAX_LINE], partial=True)
                 self._continuing = True
                 held = held[MAX_LINE:]
             self._pending = [held] if held else []
@@ -352,7 +270,7 @@ class LineAssembler:
         if self._printer.reading_paused or waited < PARTIAL_DELAY:
             self._arm(max(PARTIAL_DELAY - waited, 0.005))
             return
-        self._emit_piece(b"".join(self._pending))
+        self._emit_piece(b"".join(self._pending), partial=True)
         self._pending.clear()
         self._pending_len = 0
         self._continuing = True
@@ -361,12 +279,11 @@ class LineAssembler:
 class StreamProtocol(asyncio.Protocol):
     """Reads one child pipe in chunks; resolves ``closed`` at end of stream."""
 
-    def __init__(
-        self, printer: Printer, name: str, stderr: bool, terminal: Terminal | None = None
-    ) -> None:
-        self._printer = printer
+    def __init__(self, source: Source, stderr: bool, terminal: Terminal | None = None) -> None:
+        self._source = source
+        self._printer = source.printer
         self._terminal = terminal
-        self._assembler = LineAssembler(printer, name, stderr)
+        self._assembler = LineAssembler(source, stderr)
         self._transport: asyncio.ReadTransport | None = None
         self.received = 0
         self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -375,6 +292,7 @@ class StreamProtocol(asyncio.Protocol):
         assert isinstance(transport, asyncio.ReadTransport)
         self._transport = transport
         self._printer.attach(transport)
+        self._source.stream_opened()
 
     def data_received(self, data: bytes) -> None:
         self.received += len(data)
@@ -392,6 +310,7 @@ class StreamProtocol(asyncio.Protocol):
             self._terminal.close()
         if self._transport is not None:
             self._printer.detach(self._transport)
+            self._source.stream_closed()
         if not self.closed.done():
             self.closed.set_result(None)
 

@@ -10,20 +10,25 @@ import functools
 import os
 import sys
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 from procrunner.app import App, instance_environment, new_run_id
 from procrunner.control import ControlServer
+from procrunner.dashboard.server import alongside
 from procrunner.events import Event, OutputBroken
 from procrunner.history import OutputHistory
 from procrunner.notices import Notices
-from procrunner.output import Printer, Sink
+from procrunner.output import Printer
+from procrunner.readiness import ReadinessChecks
 from procrunner.router import HOST, ROUTER_VARIABLE, Router
 from procrunner.scratch import ScratchSpace
 from procrunner.settings import StartSettings
+from procrunner.sink import Sink
 from procrunner.socketpath import socket_path
 from procrunner.supervisor import Supervisor
 from procrunner.units import format_bytes
-from procrunner.watchdog import Watchdog
+from procrunner.watch import WatchRule, watch, watch_rules
+from procrunner.watchdog import Watchdog, take_down
 
 
 async def run_formation(settings: StartSettings, app: App) -> int:
@@ -35,24 +40,39 @@ async def run_formation(settings: StartSettings, app: App) -> int:
             sys.stdout.fileno(),
             loop,
             printer.congestion_changed,
-            lambda: queue.put_nowait(OutputBroken()),
+            lambda _error: queue.put_nowait(OutputBroken()),
         )
 
     notices = Notices()
     history = OutputHistory()
-    async with _router(app) as router, _control(settings, app, queue, notices, history, router):
-        printer = Printer(settings.style, sink)
-        printer.observe = functools.partial(_observe, history, notices)
+    readiness = ReadinessChecks(queue.put_nowait, settings.run.start_seconds)
+    async with (
+        _router(app) as router,
+        _control(settings, app, queue, notices, history, router) as control,
+        alongside(settings.dashboard, control.path) as dashboard,
+    ):
+        printer = Printer(settings.style, sink, settings.log_dir)
+        if dashboard is not None:
+            printer.system(f"dashboard on {dashboard}")
+        printer.observe = functools.partial(_observe, history, notices, readiness)
         run_id = new_run_id()
         scratch = ScratchSpace(settings.scratch_root, app.root, run_id, settings.keep_scratch)
         try:
             if settings.keep_scratch:
                 printer.system(f"--keep-scratch: scratch kept in {scratch.root}")
-            for run, swept in await asyncio.to_thread(scratch.sweep_stale):
-                printer.system(
-                    f"removed the scratch of run {run}, left by a procrunner that died: "
-                    f"{swept.files} files / {format_bytes(swept.bytes)}"
-                )
+            timeout = settings.run.stop_timeout
+            stop_leftovers = functools.partial(take_down, groups={}, timeout=timeout)
+            for stale in await asyncio.to_thread(scratch.sweep_stale, stop_leftovers):
+                if stale.processes:
+                    printer.system(
+                        f"stopped {stale.processes} processes of run {stale.run}, left by a "
+                        "procrunner that died with its watchdog"
+                    )
+                if stale.scratch is not None:
+                    printer.system(
+                        f"removed the scratch of run {stale.run}, left by a procrunner that "
+                        f"died: {stale.scratch.files} files / {format_bytes(stale.scratch.bytes)}"
+                    )
             if router is not None:
                 printer.system(
                     f"router on {HOST}:{router.port}: each connection goes to a random ready "
@@ -69,11 +89,12 @@ async def run_formation(settings: StartSettings, app: App) -> int:
                 scratch,
                 listeners=[router.follow] if router is not None else [],
                 notices=notices,
+                readiness=readiness,
             )
-            return await _supervise(settings, app, run_id, supervisor, scratch, router)
+            return await _supervise(settings, app, run_id, supervisor, scratch, router, queue)
         finally:
             await asyncio.to_thread(scratch.close)
-            await asyncio.to_thread(printer.sink.close)
+            await printer.close()
 
 
 @contextlib.asynccontextmanager
@@ -108,8 +129,16 @@ async def _control(
         await server.close()
 
 
-def _observe(history: OutputHistory, notices: Notices, name: str, body: bytes, err: bool) -> None:
+def _observe(
+    history: OutputHistory,
+    notices: Notices,
+    readiness: ReadinessChecks,
+    name: str,
+    body: bytes,
+    err: bool,
+) -> None:
     history.add(name, body, err)
+    readiness.saw_output(name, body)
     if notices.wants_output:
         lines = body.decode(errors="replace").splitlines()
         notices.post("output", instance=name, stderr=err, lines=lines)
@@ -122,6 +151,20 @@ def _env_for(app: App, run_id: str, router: Router | None) -> functools.partial[
     return functools.partial(instance_environment, env, run_id=run_id)
 
 
+def _own_files(settings: StartSettings, scratch: ScratchSpace) -> list[Path]:
+    """What procrunner itself writes, and the declared backing-service data: never local
+    state for --audit, never a reason to reload for --watch."""
+    own = [scratch.base, *settings.audit_ignore]
+    own += [path for t in settings.run.types.values() for path in t.backing]
+    own += [p for p in (settings.summary_json, settings.log_dir) if p is not None]
+    return own
+
+
+def _watch_rules(settings: StartSettings, app: App) -> list[WatchRule]:
+    globs = {name: t.watch for name, t in settings.run.types.items()}
+    return watch_rules(app.make_spec.type_names, globs, settings.run.watch)
+
+
 async def _supervise(
     settings: StartSettings,
     app: App,
@@ -129,25 +172,34 @@ async def _supervise(
     supervisor: Supervisor,
     scratch: ScratchSpace,
     router: Router | None,
+    queue: asyncio.Queue[Event],
 ) -> int:
-    own_files = [scratch.base, *settings.audit_ignore]
-    if settings.summary_json is not None:
-        own_files.append(settings.summary_json)
     audit = None
-    if settings.audit:  # watchfiles is a heavy import: only with --audit
+    stop_watching = asyncio.Event()
+    watching: list[asyncio.Task[None]] = []
+    rules = _watch_rules(settings, app)
+    if settings.audit or rules:  # watchfiles is a heavy import: only when asked for
         from procrunner.audit import Audit
         from procrunner.ignore import app_filter
 
-        audit = Audit(app.root, app_filter(own_files), supervisor.printer)
-    stop_audit = asyncio.Event()
-    watching = asyncio.create_task(audit.watch(stop_audit)) if audit else None
-    with Watchdog(run_id, settings.run.stop_timeout) as watchdog:
+        accept = app_filter(_own_files(settings, scratch))
+        if settings.audit:
+            audit = Audit(app.root, accept, supervisor.printer)
+            watching.append(asyncio.create_task(audit.watch(stop_watching)))
+        if rules:
+            reloads = watch(
+                app.root, rules, accept, queue.put_nowait, stop_watching,
+                settings.run.watch_debounce,
+            )
+            watching.append(asyncio.create_task(reloads))
+    timeouts = [settings.run.stop_timeout_of(name) for name in app.make_spec.type_names]
+    with Watchdog(run_id, max(timeouts, default=settings.run.stop_timeout)) as watchdog:
         supervisor.watchdog = watchdog
         status = await supervisor.run()
         watchdog.release()
-    if watching is not None and audit is not None:
-        stop_audit.set()
-        await watching
+    stop_watching.set()
+    await asyncio.gather(*watching)
+    if audit is not None:
         audit.finish()
     from procrunner.summary import summary_data, summary_lines, write_summary_json
 

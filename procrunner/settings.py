@@ -1,15 +1,48 @@
-"""The validated, frozen settings of one command, built once from the command line."""
+"""The validated, frozen settings of one command, built once at load time; the rest of the
+program reads only these."""
 
 from __future__ import annotations
 
+import signal
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 from typing import Literal
 
 from procrunner.chaos import ChaosSpec
 from procrunner.restart import RestartRules
 
 EnvPrecedence = Literal["file", "os"]
+OutputFormat = Literal["text", "json"]
+TimestampFormat = Literal["local", "iso", "relative"]
+ReadyKind = Literal["port", "log", "uptime", "none"]
+
+
+@dataclass(frozen=True)
+class Readiness:
+    """When an incarnation counts as RUNNING: its PORT accepts connections (``port``), an
+    output line matches ``pattern`` (``log``), it has stayed up ``start_seconds``
+    (``uptime``), or at once (``none``)."""
+
+    kind: ReadyKind = "uptime"
+    pattern: str | None = None  # a regular expression, searched in each output line
+
+
+@dataclass(frozen=True)
+class TypeSettings:
+    """Settings of one process type (``types:`` in procrunner.yml, and --tty)."""
+
+    stop_signal: int = signal.SIGTERM
+    stop_timeout: float | None = None  # None: the formation's --timeout
+    ready: Readiness | None = None  # None: port for web and the router's type, else uptime
+    tty: bool = False
+    depends_on: tuple[str, ...] = ()  # start only once every instance of these is RUNNING
+    watch: tuple[str, ...] = ()  # globs, relative to the app root; empty: every file
+    backing: tuple[Path, ...] = ()  # backing-service data: ignored by --audit and --watch
+
+
+DEFAULT_TYPE = TypeSettings()
 
 
 @dataclass(frozen=True)
@@ -20,6 +53,8 @@ class Style:
     prefix: bool = True
     color: bool = False
     merge_stderr: bool = False
+    output: OutputFormat = "text"
+    timestamp_format: TimestampFormat = "local"
 
 
 @dataclass(frozen=True)
@@ -33,7 +68,22 @@ class RunOptions:
     restart: RestartRules = field(default_factory=RestartRules)
     chaos: ChaosSpec | None = None
     port_ready_types: frozenset[str] = frozenset({"web"})
-    tty_types: frozenset[str] = frozenset()
+    types: Mapping[str, TypeSettings] = field(default_factory=lambda: MappingProxyType({}))
+    watch: bool = False
+    watch_debounce: float = 0.3
+
+    def for_type(self, type_name: str) -> TypeSettings:
+        return self.types.get(type_name, DEFAULT_TYPE)
+
+    def readiness(self, type_name: str) -> Readiness:
+        chosen = self.for_type(type_name).ready
+        if chosen is not None:
+            return chosen
+        return Readiness("port" if type_name in self.port_ready_types else "uptime")
+
+    def stop_timeout_of(self, type_name: str) -> float:
+        timeout = self.for_type(type_name).stop_timeout
+        return self.stop_timeout if timeout is None else timeout
 
 
 @dataclass(frozen=True)
@@ -70,3 +120,5 @@ class StartSettings:
     audit_ignore: tuple[Path, ...] = ()
     summary_json: Path | None = None
     socket: Path | None = None
+    dashboard: bool = False  # --dashboard: serve the live page alongside
+    log_dir: Path | None = None

@@ -37,8 +37,9 @@ class Instance:
     decision: Decision | None = None
     down_since: float | None = None
     recoveries: list[float] = field(default_factory=list)
-    waiting: asyncio.Task[None] | asyncio.TimerHandle | None = None
+    waiting: asyncio.Task[None] | asyncio.Handle | None = None
     removing: bool = False  # scaled down: the slot goes once its incarnation has stopped
+    held: bool = False  # waiting for the types it depends on to be RUNNING
 
     @property
     def label(self) -> str:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from procrunner import tree
 from procrunner.chaos import ChaosSchedule, ChaosSpec
-from procrunner.control_ops import perform
+from procrunner.control_ops import perform, reload
 from procrunner.durations import format_duration
 from procrunner.errors import ProcrunnerError
 from procrunner.events import (
@@ -33,6 +33,7 @@ from procrunner.events import (
     RunForElapsed,
     SignalReceived,
     Stopped,
+    WatchTriggered,
 )
 from procrunner.formation import InstanceMaker, InstanceSpec
 from procrunner.instance import Incarnation, StopReport
@@ -40,8 +41,8 @@ from procrunner.memory import sample_memory
 from procrunner.messages import describe_end, gave_up, restarting, stop_trouble
 from procrunner.notices import Notices
 from procrunner.output import CHAOS_NAME, Printer
-from procrunner.readiness import wait_for_port
-from procrunner.restart import COUNTED, Fatal, Restart, StopAll, decide
+from procrunner.readiness import ReadinessChecks
+from procrunner.restart import COUNTED, Fatal, Restart, StopAll, backoff_delay, decide
 from procrunner.scratch import ScratchSpace
 from procrunner.settings import RunOptions
 from procrunner.slot import Instance
@@ -69,6 +70,7 @@ class Supervisor:
         scratch: ScratchSpace,
         listeners: Sequence[Listener] = (),
         notices: Notices | None = None,
+        readiness: ReadinessChecks | None = None,
     ) -> None:
         self._instances = {spec.name: Instance(spec) for spec in plan}
         self.retired: list[Instance] = []
@@ -82,8 +84,10 @@ class Supervisor:
         self.watchdog: Watchdog | None = None  # set once the watchdog process runs
         self._listeners = tuple(listeners)
         self.notices = notices or Notices()
+        self.readiness = readiness or ReadinessChecks(queue.put_nowait, options.start_seconds)
         self.status: int | None = None
         self._signals_seen = 0
+        self._formation_started = False  # a failed start ends the run only before this
         self._kill_now = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
         self.crashed = False
@@ -115,7 +119,8 @@ class Supervisor:
                 return 0
             for instance in self._instances.values():
                 if self.status is None:
-                    self.start(instance)
+                    self.start_when_free(instance)
+            self._formation_started = True
             if self.options.run_for is not None:
                 loop.call_later(self.options.run_for, self._queue.put_nowait, RunForElapsed())
             while not self._finished():
@@ -171,12 +176,10 @@ class Supervisor:
                 self.printer,
                 instance.spec.name,
                 scratch,
-                tty=instance.spec.type_name in self.options.tty_types,
+                tty=self.options.for_type(instance.spec.type_name).tty,
             )
         except (ProcrunnerError, OSError) as exc:
-            self.printer.system(f"failed to start {label}: {exc}")
-            self.crashed = True
-            self.begin_shutdown(1, f"{label} failed to start")
+            self._failed_start(instance, label, exc)
             return
         instance.incarnation = incarnation
         instance.cause = None
@@ -200,18 +203,46 @@ class Supervisor:
         incarnation.exited.add_done_callback(
             lambda done: self._queue.put_nowait(LeaderExited(name, number, done.result()))
         )
-        if instance.spec.type_name in self.options.port_ready_types:
-            instance.waiting = asyncio.create_task(
-                self._ready_on_port(name, number, instance.spec.port)
-            )
-        else:
+        readiness = self.options.readiness(instance.spec.type_name)
+        instance.waiting = self.readiness.arm(readiness, name, number, instance.spec.port)
+
+    def _failed_start(self, instance: Instance, label: str, error: Exception) -> None:
+        """A spawn that failed (no fd or process left, say): one line. While the formation
+        starts, the run ends (status 1); later (scale, restart, respawn, watch) the rest runs
+        on: a respawn waits its backoff again, any other start leaves the instance down."""
+        self.printer.system(f"failed to start {label}: {error}")
+        self.crashed = True
+        if not self._formation_started:
+            self.begin_shutdown(1, f"{label} failed to start")
+        elif instance.state is State.BACKOFF:
+            instance.streak += 1
+            delay = backoff_delay(instance.streak, self.options.restart.backoff)
+            name = instance.spec.name
+            self.printer.system(restarting(name, Cause.CRASH.value, delay))
             instance.waiting = asyncio.get_running_loop().call_later(
-                self.options.start_seconds, self._queue.put_nowait, Ready(name, number)
+                delay, self._queue.put_nowait, Respawn(name, instance.count)
             )
 
-    async def _ready_on_port(self, name: str, number: int, port: int) -> None:
-        await wait_for_port(port)
-        self._queue.put_nowait(Ready(name, number))
+    def start_when_free(self, instance: Instance) -> None:
+        """Start now, or once every instance of the types it depends on is RUNNING."""
+        waiting_for = self._unmet_dependencies(instance.spec.type_name)
+        if not waiting_for:
+            instance.held = False
+            self.start(instance)
+        elif not instance.held:
+            instance.held = True
+            self.printer.system(f"{instance.spec.name} waits for {', '.join(waiting_for)} "
+                                "to be running (depends_on)")
+
+    def _unmet_dependencies(self, type_name: str) -> list[str]:
+        return [
+            needed
+            for needed in self.options.for_type(type_name).depends_on
+            if any(
+                i.spec.type_name == needed and i.state is not State.RUNNING
+                for i in self._instances.values()
+            )
+        ]
 
     def _current(self, name: str, number: int) -> Instance | None:
         """The instance if ``number`` is still its incarnation; stale events are dropped."""
@@ -251,6 +282,8 @@ class Supervisor:
                 self.begin_shutdown(OUTPUT_BROKEN_STATUS, "procrunner's output was closed")
             case ControlRequest(command, reply):
                 perform(self, command, reply)
+            case WatchTriggered():
+                reload(self, event)
 
     def _on_own_exit(self, instance: Instance, code: int, how: str) -> None:
         """The leader exited on its own: decide now (the policy is a pure function), act when
@@ -313,12 +346,19 @@ class Supervisor:
             self.printer.system(
                 f"{instance.label} ready: recovered in {format_duration(recovered)}"
             )
-        elif instance.spec.type_name in self.options.port_ready_types:
-            port = instance.spec.port
-            self.printer.system(f"{instance.label} ready: port {port} accepts connections")
+        else:
+            how = self.options.readiness(instance.spec.type_name)
+            if how.kind == "port":
+                port = instance.spec.port
+                self.printer.system(f"{instance.label} ready: port {port} accepts connections")
+            elif how.kind == "log":
+                self.printer.system(f"{instance.label} ready: its output matched /{how.pattern}/")
         self.notices.post(
             "ready", instance=instance.spec.name, incarnation=instance.count, recovered=recovered
         )
+        for held in [i for i in self._instances.values() if i.held]:
+            if self.status is None:
+                self.start_when_free(held)
 
     def _on_chaos(self) -> None:
         planner = self.chaos.planner
@@ -375,19 +415,24 @@ class Supervisor:
                 _cancel(instance.waiting)
                 self.transition(instance, State.STOPPED)
 
-    def stop(self, instance: Instance, sig: int = signal.SIGTERM) -> None:
+    def stop(self, instance: Instance, sig: int | None = None) -> None:
         """Run the stop sequence and the scratch wipe as a task, which reports back with a
         ``Stopped`` event. An instance whose leader already exited gets the same sequence
         for what it left behind."""
         self.transition(instance, State.STOPPING)
         _cancel(instance.waiting)
+        self.readiness.disarm(instance.spec.name)
         incarnation = instance.incarnation
         assert incarnation is not None
         name, number = instance.spec.name, instance.count
+        type_name = instance.spec.type_name
+        signum = self.options.for_type(type_name).stop_signal if sig is None else sig
+        timeout = self.options.stop_timeout_of(type_name)
 
         async def stop() -> None:
-            report = await incarnation.stop(sig, self.options.stop_timeout, self._kill_now)
-            scratch = await asyncio.to_thread(self._scratch.end, incarnation.scratch)
+            report = await incarnation.stop(signum, timeout, self._kill_now)
+            end = functools.partial(asyncio.to_thread, self._scratch.end, incarnation.scratch)
+            scratch = await tree.when_fds_allow(end)
             self._queue.put_nowait(Stopped(name, number, report, scratch))
 
         task = asyncio.create_task(stop())
@@ -409,7 +454,7 @@ class Supervisor:
         self.printer.system(describe_end(ended, self._scratch.keep))
         for problem in scratch.problems:
             self.printer.system(f"{instance.label} scratch: {problem}")
-        for line in stop_trouble(instance.label, report, self.options.stop_timeout):
+        for line in stop_trouble(instance.label, report):
             self.printer.system(line)
         memory = ended.memory.best if ended.memory is not None else None
         self.notices.post(
@@ -430,6 +475,6 @@ class Supervisor:
         }
 
 
-def _cancel(waiting: asyncio.Task[None] | asyncio.TimerHandle | None) -> None:
+def _cancel(waiting: asyncio.Task[None] | asyncio.Handle | None) -> None:
     if waiting is not None:
         waiting.cancel()

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import os
 import signal
-from collections.abc import Hashable, Mapping
+from collections.abc import Awaitable, Callable, Hashable, Mapping
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -22,6 +23,24 @@ from procrunner.markers import INCARNATION_MARKER, RUN_MARKER
 
 _POLL_INTERVAL = 0.05
 K = TypeVar("K", bound=Hashable)
+T = TypeVar("T")
+_FD_LIMIT = (errno.EMFILE, errno.ENFILE)
+_FD_RETRY_SECONDS = 0.05
+_FD_RETRIES = 100  # 5 s: other stop sequences close their pidfds well before that
+
+
+async def when_fds_allow(call: Callable[[], Awaitable[T]]) -> T:
+    """``call()``, retried while procrunner is at its file descriptor limit (a scan of
+    ``/proc``, a wipe and a pidfd each need one): parallel stop sequences free theirs as they
+    finish, and a stop that gave up at the limit would leave its tree unsupervised."""
+    for _ in range(_FD_RETRIES):
+        try:
+            return await call()
+        except OSError as exc:
+            if exc.errno not in _FD_LIMIT:
+                raise
+        await asyncio.sleep(_FD_RETRY_SECONDS)
+    return await call()
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ import psutil
 import pytest
 from harness import App, kid, wait_until
 
+from procrunner.lineformat import TextFormat
 from procrunner.output import MAX_LINE, PARTIAL_DELAY, LineAssembler, Printer
 from procrunner.settings import Style
 
@@ -21,9 +22,8 @@ class RecordingSink:
     def __init__(self) -> None:
         self.data = bytearray()
 
-    def write_many(self, chunks: list[bytes]) -> None:
-        for chunk in chunks:
-            self.data += chunk
+    def write(self, data: bytes) -> None:
+        self.data += data
 
 
 def printer(style: Style | None = None) -> tuple[Printer, RecordingSink]:
@@ -36,7 +36,7 @@ def printer(style: Style | None = None) -> tuple[Printer, RecordingSink]:
 def feed(chunks: list[bytes], stderr: bool = False, style: Style | None = None) -> bytes:
     async def go() -> bytes:
         out, sink = printer(style)
-        assembler = LineAssembler(out, "web.1", stderr)
+        assembler = LineAssembler(out.source("web.1", 1, 0), stderr)
         for chunk in chunks:
             assembler.feed(chunk)
         assembler.flush()
@@ -82,7 +82,7 @@ def test_a_line_of_exactly_max_is_intact_and_a_longer_one_comes_in_marked_pieces
 def test_a_partial_line_is_shown_after_a_moment_and_its_rest_is_marked() -> None:
     async def go() -> bytes:
         out, sink = printer()
-        assembler = LineAssembler(out, "web.1", False)
+        assembler = LineAssembler(out.source("web.1", 1, 0), False)
         assembler.feed(b"Password: ")
         await asyncio.sleep(0)
         assert sink.data == b""
@@ -96,12 +96,13 @@ def test_a_partial_line_is_shown_after_a_moment_and_its_rest_is_marked() -> None
 
 
 def test_prefix_has_a_timestamp_padding_and_a_colour_per_instance() -> None:
-    out, _ = printer(Style(timestamps=True, color=True))
+    out = TextFormat.for_terminal(Style(timestamps=True, color=True))
+    out.add_names(["web.1", "worker.12"])
     web = out.prefix("web.1", b"| ")
     worker = out.prefix("worker.12", b"| ")
     assert re.fullmatch(rb"\x1b\[\d+m\d\d:\d\d:\d\d web\.1     \|\x1b\[0m ", web)
     assert web[:5] != worker[:5]
-    plain, _ = printer(Style(timestamps=False, prefix=False))
+    plain = TextFormat.for_terminal(Style(timestamps=False, prefix=False))
     assert plain.prefix("web.1", b"| ") == b""
 
 

@@ -44,3 +44,12 @@ def test_every_command_line_option_is_in_the_readme() -> None:
     readme = (ROOT / "README.md").read_text()
     missing = sorted(o for o in _options(build_parser()) if f"`{o}" not in readme)
     assert not missing, f"options missing from README.md: {missing}"
+
+
+def test_every_setting_key_and_variable_is_in_the_readme() -> None:
+    from procrunner.settings_model import SETTINGS
+
+    readme = (ROOT / "README.md").read_text()
+    names = [f"`{s.name}`" for s in SETTINGS] + [f"`{s.variable}`" for s in SETTINGS if s.variable]
+    missing = [name for name in names if name not in readme]
+    assert not missing, f"settings missing from README.md: {missing}"
