@@ -14,7 +14,6 @@ from pathlib import Path
 
 from procrunner.app import App, instance_environment, new_run_id
 from procrunner.control import ControlServer
-from procrunner.dashboard.server import alongside
 from procrunner.events import Event, OutputBroken
 from procrunner.history import OutputHistory
 from procrunner.notices import Notices
@@ -49,7 +48,7 @@ async def run_formation(settings: StartSettings, app: App) -> int:
     async with (
         _router(app) as router,
         _control(settings, app, queue, notices, history, router) as control,
-        alongside(settings.dashboard, control.path) as dashboard,
+        _dashboard(settings.dashboard, control.path) as dashboard,
     ):
         printer = Printer(settings.style, sink, settings.log_dir)
         if dashboard is not None:
@@ -95,6 +94,15 @@ async def run_formation(settings: StartSettings, app: App) -> int:
         finally:
             await asyncio.to_thread(scratch.close)
             await printer.close()
+
+
+def _dashboard(enabled: bool, path: Path) -> contextlib.AbstractAsyncContextManager[str | None]:
+    """``--dashboard``'s URL while it runs; its server is imported only when asked for."""
+    if not enabled:
+        return contextlib.nullcontext()
+    from procrunner.dashboard.server import alongside
+
+    return alongside(enabled, path)
 
 
 @contextlib.asynccontextmanager

@@ -10,9 +10,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
-
-from procrunner import settings_yaml
 from procrunner.errors import ProcrunnerError
 from procrunner.procfile import read_text
 from procrunner.settings_model import BY_NAME, SETTINGS, TYPE_KEY_NAMES, Setting
@@ -114,26 +111,9 @@ def shown_path(path: Path) -> str:
 
 def read_yaml(path: Path) -> tuple[object, dict[tuple[str, ...], int]]:
     """The document, and the line of each mapping key by its key path."""
-    data, node = settings_yaml.read_yaml(read_text(path), shown_path(path))
-    lines: dict[tuple[str, ...], int] = {}
-    _key_lines(node, (), lines)
-    return data, lines
+    from procrunner import settings_yaml  # pyyaml: imported only when a settings file exists
 
-
-def _key_lines(node: yaml.Node | None, path: tuple[str, ...], lines: dict[tuple[str, ...], int]
-               ) -> None:
-    if isinstance(node, yaml.MappingNode):
-        for key, value in node.value:
-            if isinstance(key, yaml.ScalarNode):
-                name = _key_name(key)
-                lines[(*path, name)] = key.start_mark.line + 1
-                _key_lines(value, (*path, name), lines)
-
-
-def _key_name(key: yaml.ScalarNode) -> str:
-    """A key as the loaded document spells it (``str(None)`` for ``~``, ``True`` for
-    ``true``), so that every key, even an odd one, is found with its line."""
-    return str(yaml.SafeLoader("").construct_object(key))
+    return settings_yaml.read_yaml(read_text(path), shown_path(path))
 
 
 def _mapping(data: object, where: str, line: int | None, key: str) -> dict[object, object]:

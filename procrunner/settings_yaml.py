@@ -10,8 +10,32 @@ from procrunner.errors import ProcrunnerError
 MAX_VALUES = 10_000  # nodes after expanding aliases; a settings file needs a few hundred
 
 
-def read_yaml(text: str, where: str) -> tuple[object, yaml.Node | None]:
-    """The document and its node tree; ``where`` names the file in errors."""
+def read_yaml(text: str, where: str) -> tuple[object, dict[tuple[str, ...], int]]:
+    """The document, and the line of each mapping key by its key path; ``where`` names the
+    file in errors."""
+    data, node = _load(text, where)
+    lines: dict[tuple[str, ...], int] = {}
+    _key_lines(node, (), lines)
+    return data, lines
+
+
+def _key_lines(node: yaml.Node | None, path: tuple[str, ...], lines: dict[tuple[str, ...], int]
+               ) -> None:
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            if isinstance(key, yaml.ScalarNode):
+                name = _key_name(key)
+                lines[(*path, name)] = key.start_mark.line + 1
+                _key_lines(value, (*path, name), lines)
+
+
+def _key_name(key: yaml.ScalarNode) -> str:
+    """A key as the loaded document spells it (``str(None)`` for ``~``, ``True`` for
+    ``true``), so that every key, even an odd one, is found with its line."""
+    return str(yaml.SafeLoader("").construct_object(key))
+
+
+def _load(text: str, where: str) -> tuple[object, yaml.Node | None]:
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
         if node is not None:
