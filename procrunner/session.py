@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import functools
 import os
+import signal
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -204,6 +205,9 @@ async def _supervise(
     with Watchdog(run_id, max(timeouts, default=settings.run.stop_timeout)) as watchdog:
         supervisor.watchdog = watchdog
         status = await supervisor.run()
+        # The formation is down; a late Ctrl-C (the second of two quick ones) must not cut
+        # the summary short or make the exit status a death by SIGINT.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
         watchdog.release()
     stop_watching.set()
     await asyncio.gather(*watching)
