@@ -1,6 +1,7 @@
-"""Control requests (ps, scale, restart, stop, kill, chaos), carried out inside the
-supervisor's loop with its own operations, so that requests are ordered with every other
-event and no client ever touches an instance."""
+"""What the supervisor's clients ask for (the control socket's ps, scale, restart, stop, kill
+and chaos; the chaos schedule's ticks; watch's reloads), carried out inside the supervisor's
+loop with its own operations, so that requests are ordered with every other event and no
+client ever touches an instance."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from procrunner.chaos import parse_chaos
+from procrunner.durations import format_duration
 from procrunner.errors import ProcrunnerError
 from procrunner.events import (
     AttachRequest,
@@ -29,6 +31,7 @@ from procrunner.restart import Restart
 from procrunner.slot import Instance, ps_row
 from procrunner.states import Cause, State
 from procrunner.terminal import Terminal
+from procrunner.tree import signal_name
 
 if TYPE_CHECKING:
     from procrunner.supervisor import Supervisor
@@ -233,7 +236,7 @@ def chaos(
     elif action == "now":
         victim = _victim(supervisor, target)
         planner = schedule.planner
-        supervisor.chaos_kill(victim, planner.spec.signal if planner else signal.SIGKILL)
+        chaos_kill(supervisor, victim, planner.spec.signal if planner else signal.SIGKILL)
         return {"killed": victim.spec.name}
     else:
         raise ProcrunnerError(f"unknown chaos action {action!r}: on, off or now", SOURCE)
@@ -280,3 +283,37 @@ def reload(supervisor: Supervisor, event: WatchTriggered) -> None:
     supervisor.notices.post("watch", files=list(event.files), types=list(event.types))
     for instance in affected:
         restart(supervisor, instance, Cause.WATCH)
+
+
+def chaos_tick(supervisor: Supervisor) -> None:
+    """The schedule says kill: a victim among the RUNNING instances of its types."""
+    schedule = supervisor.chaos
+    planner = schedule.planner
+    if supervisor.status is not None or planner is None or not schedule.on:
+        return
+    instances = supervisor.instances
+    running = [n for n, i in instances.items() if i.state is State.RUNNING]
+    victim = planner.choose(running, {n: i.spec.type_name for n, i in instances.items()})
+    if victim is None:
+        supervisor.printer.system("no running instance to kill this time", CHAOS_NAME)
+        return
+    chaos_kill(supervisor, instances[victim], planner.spec.signal)
+    if schedule.count_kill():
+        limit = planner.spec.max_kills
+        supervisor.printer.system(f"done: {limit} kills (max={limit})", CHAOS_NAME)
+
+
+def chaos_kill(supervisor: Supervisor, victim: Instance, sig: int) -> None:
+    """Kill the victim's tree; it restarts at once, outside the backoff, cause ``chaos``."""
+    assert victim.incarnation is not None
+    uptime = format_duration(victim.incarnation.uptime)
+    supervisor.printer.system(
+        f"killing {victim.label} (up {uptime}) with {signal_name(sig)}", CHAOS_NAME
+    )
+    supervisor.notices.post(
+        "chaos", action="kill", instance=victim.spec.name, incarnation=victim.count
+    )
+    victim.cause = Cause.CHAOS
+    victim.decision = Restart(0.0)
+    victim.down_since = time.monotonic()
+    supervisor.stop(victim, sig)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,6 +15,7 @@ from procrunner.instance import Incarnation
 from procrunner.memory import Memory
 from procrunner.restart import Decision
 from procrunner.states import Cause, State
+from procrunner.tree import Target
 from procrunner.wipe import Inventory
 
 STOPPED_HOW = {
@@ -96,4 +98,19 @@ def ps_row(instance: Instance) -> dict[str, Any]:
         "rss": memory.rss if memory is not None else None,
         "port": instance.spec.port,
         "scratch": str(incarnation.scratch) if incarnation is not None else None,
+    }
+
+
+def unmet_dependencies(instances: Iterable[Instance], needed: Iterable[str]) -> list[str]:
+    """The types among ``needed`` that have an instance not RUNNING (``depends_on``)."""
+    waiting = {i.spec.type_name for i in instances if i.state is not State.RUNNING}
+    return [type_name for type_name in needed if type_name in waiting]
+
+
+def live_targets(instances: Iterable[Instance]) -> dict[tuple[str, int], Target]:
+    """The process trees to sample: instances starting or running."""
+    return {
+        (i.spec.name, i.count): i.incarnation.target
+        for i in instances
+        if i.incarnation is not None and i.state in (State.STARTING, State.RUNNING)
     }

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from procrunner import tree
 from procrunner.chaos import ChaosSchedule, ChaosSpec
-from procrunner.control_ops import perform, reload
+from procrunner.control_ops import chaos_tick, perform, reload
 from procrunner.durations import format_duration
 from procrunner.errors import ProcrunnerError
 from procrunner.events import (
@@ -45,7 +45,7 @@ from procrunner.readiness import ReadinessChecks
 from procrunner.restart import COUNTED, Fatal, Restart, StopAll, backoff_delay, decide
 from procrunner.scratch import ScratchSpace
 from procrunner.settings import RunOptions
-from procrunner.slot import Instance
+from procrunner.slot import Instance, live_targets, unmet_dependencies
 from procrunner.states import Cause, State, check_transition
 from procrunner.watchdog import Watchdog
 from procrunner.wipe import Inventory
@@ -105,7 +105,7 @@ class Supervisor:
             loop.add_signal_handler(sig, self._queue.put_nowait, SignalReceived(sig))
         sampler = asyncio.create_task(
             sample_memory(
-                self._live_targets,
+                lambda: live_targets(self._instances.values()),
                 lambda samples: self._queue.put_nowait(MemorySampled(samples)),
                 self.options.start_seconds,
                 self.options.memory_interval,
@@ -225,7 +225,8 @@ class Supervisor:
 
     def start_when_free(self, instance: Instance) -> None:
         """Start now, or once every instance of the types it depends on is RUNNING."""
-        waiting_for = self._unmet_dependencies(instance.spec.type_name)
+        needed = self.options.for_type(instance.spec.type_name).depends_on
+        waiting_for = unmet_dependencies(self._instances.values(), needed)
         if not waiting_for:
             instance.held = False
             self.start(instance)
@@ -233,16 +234,6 @@ class Supervisor:
             instance.held = True
             self.printer.system(f"{instance.spec.name} waits for {', '.join(waiting_for)} "
                                 "to be running (depends_on)")
-
-    def _unmet_dependencies(self, type_name: str) -> list[str]:
-        return [
-            needed
-            for needed in self.options.for_type(type_name).depends_on
-            if any(
-                i.spec.type_name == needed and i.state is not State.RUNNING
-                for i in self._instances.values()
-            )
-        ]
 
     def _current(self, name: str, number: int) -> Instance | None:
         """The instance if ``number`` is still its incarnation; stale events are dropped."""
@@ -273,7 +264,7 @@ class Supervisor:
                 if instance is not None and instance.state is State.BACKOFF:
                     self.start(instance)
             case ChaosTick():
-                self._on_chaos()
+                chaos_tick(self)
             case SignalReceived(signum):
                 self._on_signal(signum)
             case RunForElapsed():
@@ -360,36 +351,6 @@ class Supervisor:
             if self.status is None:
                 self.start_when_free(held)
 
-    def _on_chaos(self) -> None:
-        planner = self.chaos.planner
-        if self.status is not None or planner is None or not self.chaos.on:
-            return
-        running = [n for n, i in self._instances.items() if i.state is State.RUNNING]
-        types = {n: i.spec.type_name for n, i in self._instances.items()}
-        victim = planner.choose(running, types)
-        if victim is None:
-            self.printer.system("no running instance to kill this time", CHAOS_NAME)
-            return
-        self.chaos_kill(self._instances[victim], planner.spec.signal)
-        if self.chaos.count_kill():
-            limit = planner.spec.max_kills
-            self.printer.system(f"done: {limit} kills (max={limit})", CHAOS_NAME)
-
-    def chaos_kill(self, victim: Instance, sig: int) -> None:
-        assert victim.incarnation is not None
-        self.printer.system(
-            f"killing {victim.label} (up {format_duration(victim.incarnation.uptime)}) "
-            f"with {tree.signal_name(sig)}",
-            CHAOS_NAME,
-        )
-        self.notices.post(
-            "chaos", action="kill", instance=victim.spec.name, incarnation=victim.count
-        )
-        victim.cause = Cause.CHAOS
-        victim.decision = Restart(0.0)
-        victim.down_since = time.monotonic()
-        self.stop(victim, sig)
-
     def _on_signal(self, signum: int) -> None:
         name = tree.signal_name(signum)
         if self.status is None:
@@ -467,12 +428,6 @@ class Supervisor:
             destroyed={"files": scratch.files, "bytes": scratch.bytes, "memory": memory},
         )
 
-    def _live_targets(self) -> dict[tuple[str, int], tree.Target]:
-        return {
-            (i.spec.name, i.count): i.incarnation.target
-            for i in self._instances.values()
-            if i.incarnation is not None and i.state in (State.STARTING, State.RUNNING)
-        }
 
 
 def _cancel(waiting: asyncio.Task[None] | asyncio.Handle | None) -> None:
