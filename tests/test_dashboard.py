@@ -3,6 +3,7 @@ origin, host, bind address), the picture and its live updates, actions, stop and
 
 from __future__ import annotations
 
+import asyncio
 import http.client
 import json
 import signal
@@ -13,6 +14,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from procrunner.dashboard.link import _cancelled
 from procrunner.dashboard.picture import Picture
 from tests.harness import App, Run, free_ports, kid
 from tests.test_control import ok, ps, started
@@ -232,3 +234,27 @@ def test_the_picture_builds_the_timeline_from_notices() -> None:
     assert len(picture.timeline["web.1"]) == 2
     picture.came_up({"pid": 11, "app": "/app"})  # another one: a new picture
     assert picture.timeline == {} and picture.events.maxlen is not None
+
+
+
+def test_regression_the_dashboard_stops_while_its_formation_goes_down() -> None:
+    """The link waited for its ps poller to end with CancelledError suppressed, so a Ctrl-C
+    landing while the formation was going down was swallowed and the dashboard ran on."""
+
+    async def scenario() -> bool:
+        async def slow_to_end() -> None:
+            try:
+                await asyncio.sleep(3600)
+            except asyncio.CancelledError:
+                await asyncio.sleep(0.2)  # winding down, as a poller with a request in flight
+                raise
+
+        poller = asyncio.create_task(slow_to_end())
+        await asyncio.sleep(0)
+        waiting = asyncio.create_task(_cancelled(poller))
+        await asyncio.sleep(0.05)
+        waiting.cancel()  # the dashboard being stopped meanwhile
+        await asyncio.wait([waiting])
+        return waiting.cancelled()
+
+    assert asyncio.run(scenario())

@@ -130,9 +130,7 @@ class Link:
                     if polling.done():
                         polling.result()  # the request connection ended: raise its error
             finally:
-                polling.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await polling
+                await _cancelled(polling)
         finally:
             events.close()
             requests.close()
@@ -144,3 +142,13 @@ class Link:
             self._picture.seed(await self.ask("ps"))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), PS_EVERY)
+
+
+async def _cancelled(task: asyncio.Task[None]) -> None:
+    """Cancel ``task`` and wait for it to end, without swallowing a cancellation of the task
+    that waits (suppressing CancelledError around ``await task`` would: then the dashboard
+    could never be stopped while the formation was going down)."""
+    task.cancel()
+    await asyncio.wait([task])
+    if not task.cancelled():
+        task.exception()  # retrieved: its error, if any, was the connection going away

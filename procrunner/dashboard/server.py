@@ -61,8 +61,7 @@ class Dashboard:
     async def close(self) -> None:
         if self._following is not None:
             self._following.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._following
+            await asyncio.wait([self._following])
         if self._server is not None:
             self._server.close()
             for stream in list(self._streams):
