@@ -7,6 +7,8 @@ import asyncio
 import http.client
 import json
 import signal
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from typing import Any
@@ -258,3 +260,29 @@ def test_regression_the_dashboard_stops_while_its_formation_goes_down() -> None:
         return waiting.cancelled()
 
     assert asyncio.run(scenario())
+
+
+
+def test_regression_a_dashboard_started_with_sigint_ignored_still_stops_on_it(app: App) -> None:
+    """A shell's background job starts with SIGINT ignored, and the dashboard relied on
+    Python's default handler, so it ran on after SIGINT (seen when CI ran as a background
+    job). It now handles SIGINT, SIGTERM and SIGHUP itself."""
+    app.procfile(f"worker: {kid('sleep')}\n")
+    formation = started(app)
+    ignoring_sigint = (
+        "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_IGN); "
+        "os.execv(sys.executable, [sys.executable, '-m', 'procrunner', 'dashboard'])"
+    )
+    server = subprocess.Popen(
+        [sys.executable, "-c", ignoring_sigint],
+        cwd=app.root, env=app.env, stdout=subprocess.PIPE, text=True, start_new_session=True,
+    )
+    try:
+        assert server.stdout is not None and "dashboard on" in server.stdout.readline()
+        server.send_signal(signal.SIGINT)
+        assert server.wait(timeout=10) == 130
+    finally:
+        server.kill()
+        server.wait()
+        formation.signal(signal.SIGINT)
+        formation.finish()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import signal
 from collections.abc import AsyncIterator
 from http import HTTPStatus
 from importlib import resources
@@ -33,6 +34,9 @@ ACTIONS = {
 KEEPALIVE = 15.0  # seconds between comments on a quiet event stream
 PICTURE_GAP = 0.2  # seconds at least between two pictures sent to one page
 JSON = "application/json"
+
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 class Dashboard:
@@ -155,15 +159,27 @@ def _json(status: HTTPStatus, data: dict[str, Any]) -> bytes:
 
 
 async def serve(path: Path, host: str, port: int) -> int:
-    """``procrunner dashboard``: until interrupted, whether the formation runs or not."""
+    """``procrunner dashboard``: until SIGINT, SIGTERM or SIGHUP (128 + its number), whether
+    the formation runs or not. The handlers are its own: a SIGINT that the shell started it
+    with ignored (a background job) must still stop it when sent on purpose."""
     dashboard = Dashboard(path)
     await dashboard.open(host, port)
-    print(f"dashboard on {dashboard.url}", flush=True)
+    loop = asyncio.get_running_loop()
+    stopped: asyncio.Future[int] = loop.create_future()
+    for signum in STOP_SIGNALS:
+        loop.add_signal_handler(signum, _settle, stopped, 128 + signum)
+    print(f"dashboard on {dashboard.url}", flush=True)  # from here a signal stops it
     try:
-        await asyncio.Event().wait()
+        return await stopped
     finally:
+        for signum in STOP_SIGNALS:
+            loop.remove_signal_handler(signum)
         await dashboard.close()
-    return 0
+
+
+def _settle(future: asyncio.Future[int], status: int) -> None:
+    if not future.done():
+        future.set_result(status)
 
 
 @contextlib.asynccontextmanager
