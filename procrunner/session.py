@@ -103,7 +103,7 @@ def _dashboard(enabled: bool, path: Path) -> contextlib.AbstractAsyncContextMana
         return contextlib.nullcontext()
     from procrunner.dashboard.server import alongside
 
-    return alongside(enabled, path)
+    return alongside(path)
 
 
 @contextlib.asynccontextmanager

@@ -183,12 +183,9 @@ def _settle(future: asyncio.Future[int], status: int) -> None:
 
 
 @contextlib.asynccontextmanager
-async def alongside(enabled: bool, path: Path) -> AsyncIterator[str | None]:
+async def alongside(path: Path) -> AsyncIterator[str]:
     """``start --dashboard``: the dashboard runs in the same process, still only a client of
-    the control socket; yields its URL (None when not enabled)."""
-    if not enabled:
-        yield None
-        return
+    the control socket; yields its URL."""
     dashboard = Dashboard(path)
     await dashboard.open(LOOPBACK, 0)
     try:
