@@ -25,6 +25,8 @@ from procrunner.settings import AppOptions
 
 @dataclass(frozen=True)
 class App:
+    """A checked app: its Procfile's types, environment, formation and port plan."""
+
     options: AppOptions
     root: Path
     procfile: Path

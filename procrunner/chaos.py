@@ -29,6 +29,8 @@ SOURCE = "--chaos"
 
 @dataclass(frozen=True)
 class ChaosSpec:
+    """A parsed ``--chaos`` schedule: when, how often, which types, which signal, which seed."""
+
     every: float | None = None
     rate_per_min: float | None = None
     after: float = 0.0

@@ -12,13 +12,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from procrunner.errors import ProcrunnerError
+from procrunner.errors import NotRunning, ProcrunnerError
 from procrunner.protocol import PROTOCOL, encode
 from procrunner.socketpath import check_length
-
-
-class NotRunning(Exception):
-    """No formation answers at the socket: the one-line message says which app."""
 
 
 class Connection:

@@ -15,7 +15,7 @@ import socket
 import struct
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from procrunner import __version__, socketpath
 from procrunner.errors import ProcrunnerError
@@ -24,9 +24,11 @@ from procrunner.history import OutputHistory, selects
 from procrunner.notices import Notice, Notices
 from procrunner.protocol import MAX_REQUEST, PROTOCOL, encode
 from procrunner.request_parser import BadRequest, Follow, parse_request
-from procrunner.router import Router
 from procrunner.terminal import Terminal
 from procrunner.wipe import inventory
+
+if TYPE_CHECKING:
+    from procrunner.router import Router
 
 _PEER_CREDENTIALS = struct.Struct("3i")  # pid, uid, gid
 ATTACHED_BUFFER = 1 << 20  # bytes queued for an attached client before its output is dropped

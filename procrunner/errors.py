@@ -1,4 +1,5 @@
-"""The one error type that library code raises for bad input."""
+"""The error types the command line turns into one line: bad input (exit 2) and no formation
+running (exit 1)."""
 
 from __future__ import annotations
 
@@ -21,3 +22,7 @@ class ProcrunnerError(Exception):
             return self.message
         where = self.source if self.line is None else f"{self.source}:{self.line}"
         return f"{where}: {self.message}"
+
+
+class NotRunning(Exception):
+    """No formation answers at the socket: the one-line message says which app."""

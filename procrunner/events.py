@@ -18,6 +18,8 @@ from procrunner.wipe import Inventory
 
 @dataclass(frozen=True)
 class LeaderExited:
+    """An incarnation's leader process exited (its group may live on)."""
+
     instance: str
     number: int
     status: ExitStatus
@@ -42,6 +44,8 @@ class MemorySampled:
 
 @dataclass(frozen=True)
 class Ready:
+    """An incarnation passed its readiness check: it counts as RUNNING."""
+
     instance: str
     number: int
 
@@ -61,17 +65,19 @@ class ChaosTick:
 
 @dataclass(frozen=True)
 class SignalReceived:
+    """procrunner itself got a stop signal (SIGINT, SIGTERM or SIGHUP)."""
+
     signum: int
 
 
 @dataclass(frozen=True)
 class RunForElapsed:
-    pass
+    """``--run-for`` ran out: the formation stops gracefully."""
 
 
 @dataclass(frozen=True)
 class OutputBroken:
-    pass
+    """procrunner's own stdout is gone: the formation stops."""
 
 
 @dataclass(frozen=True)
@@ -91,27 +97,37 @@ class PsRequest:
 
 @dataclass(frozen=True)
 class ScaleRequest:
+    """Set these types' instance counts."""
+
     counts: tuple[tuple[str, int], ...]
 
 
 @dataclass(frozen=True)
 class RestartRequest:
+    """Restart these instances gracefully."""
+
     targets: tuple[str, ...]  # instance names (web.1) or type names (web)
 
 
 @dataclass(frozen=True)
 class StopRequest:
+    """Stop these instances, or the whole formation."""
+
     targets: tuple[str, ...]  # none: the whole formation
 
 
 @dataclass(frozen=True)
 class KillRequest:
+    """Send a signal to these instances' process groups."""
+
     targets: tuple[str, ...]
     signum: int
 
 
 @dataclass(frozen=True)
 class ChaosRequest:
+    """Turn the chaos schedule on or off, or kill one instance now."""
+
     action: str  # on, off or now
     spec: str | None = None  # for on
     target: str | None = None  # for now: an instance, else one chosen at random

@@ -21,6 +21,8 @@ Samples = tuple[tuple[str, int, "Memory"], ...]
 
 @dataclass(frozen=True)
 class Memory:
+    """An incarnation tree's memory in bytes; USS is None where it could not be read."""
+
     rss: int
     uss: int | None
 

@@ -28,12 +28,17 @@ class Policy(enum.Enum):
 
 @dataclass(frozen=True)
 class GiveUp:
+    """``--give-up``: stop restarting after ``deaths`` deaths within ``window`` seconds."""
+
     deaths: int
     window: float
 
 
 @dataclass(frozen=True)
 class Backoff:
+    """Restart delays: ``first``, times ``factor`` per death in a streak, at most ``cap``; the
+    streak resets once an incarnation has been up ``reset_after`` seconds."""
+
     first: float = 0.5
     factor: float = 2.0
     cap: float = 30.0
@@ -55,6 +60,8 @@ class RestartRules:
 
 @dataclass(frozen=True)
 class Restart:
+    """Start the next incarnation after ``delay`` seconds."""
+
     delay: float
 
 
@@ -70,6 +77,8 @@ class StopAll:
 
 @dataclass(frozen=True)
 class Fatal:
+    """The give-up rule tripped: the instance goes FATAL and stays down."""
+
     deaths: int
     window: float
 

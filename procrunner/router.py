@@ -51,6 +51,14 @@ class Router:
         self._open: set[asyncio.Transport] = set()
         self._placing: set[asyncio.Task[None]] = set()
 
+    @property
+    def address(self) -> str:
+        return f"{HOST}:{self.port}"
+
+    def variables(self) -> dict[str, str]:
+        """What every instance's environment learns of the router."""
+        return {ROUTER_VARIABLE: self.address}
+
     async def open(self) -> None:
         loop = asyncio.get_running_loop()
         try:

@@ -12,6 +12,7 @@ import signal
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from procrunner.app import App, instance_environment, new_run_id
 from procrunner.control import ControlServer
@@ -20,7 +21,6 @@ from procrunner.history import OutputHistory
 from procrunner.notices import Notices
 from procrunner.output import Printer
 from procrunner.readiness import ReadinessChecks
-from procrunner.router import HOST, ROUTER_VARIABLE, Router
 from procrunner.scratch import ScratchSpace
 from procrunner.settings import StartSettings
 from procrunner.sink import Sink
@@ -29,6 +29,9 @@ from procrunner.supervisor import Supervisor
 from procrunner.units import format_bytes
 from procrunner.watch import WatchRule, watch, watch_rules
 from procrunner.watchdog import Watchdog, take_down
+
+if TYPE_CHECKING:
+    from procrunner.router import Router
 
 
 async def run_formation(settings: StartSettings, app: App) -> int:
@@ -75,7 +78,7 @@ async def run_formation(settings: StartSettings, app: App) -> int:
                     )
             if router is not None:
                 printer.system(
-                    f"router on {HOST}:{router.port}: each connection goes to a random ready "
+                    f"router on {router.address}: each connection goes to a random ready "
                     f"{router.type_name} instance (no sticky sessions)"
                 )
             supervisor = Supervisor(
@@ -111,6 +114,8 @@ async def _router(app: App) -> AsyncIterator[Router | None]:
     if app.options.router is None or app.router_port is None:
         yield None
         return
+    from procrunner.router import Router  # only a run with --router pays for its import
+
     router = Router(app.options.router.type_name, app.router_port)
     await router.open()
     try:
@@ -156,7 +161,7 @@ def _observe(
 def _env_for(app: App, run_id: str, router: Router | None) -> functools.partial[dict[str, str]]:
     env = dict(app.env)
     if router is not None:
-        env[ROUTER_VARIABLE] = f"{HOST}:{router.port}"
+        env.update(router.variables())
     return functools.partial(instance_environment, env, run_id=run_id)
 
 

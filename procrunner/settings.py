@@ -111,6 +111,8 @@ class AppOptions:
 
 @dataclass(frozen=True)
 class StartSettings:
+    """Everything ``procrunner start`` was told, from every source, checked and frozen."""
+
     app: AppOptions = field(default_factory=AppOptions)
     run: RunOptions = field(default_factory=RunOptions)
     style: Style = field(default_factory=Style)

@@ -72,6 +72,8 @@ class Sources:
 
 @dataclass(frozen=True)
 class Loaded:
+    """The settings sources as read, and what they make: the app and the start settings."""
+
     sources: Sources
     app: App
     settings: StartSettings

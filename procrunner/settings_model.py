@@ -43,6 +43,8 @@ class Flag:
 
 @dataclass(frozen=True)
 class Setting:
+    """One setting, declared once: its key, kind, meaning, flags, default and commands."""
+
     name: str  # the procrunner.yml key; PROCRUNNER_<NAME> in the environment
     kind: Kind
     meaning: str

@@ -41,6 +41,8 @@ FOREMAN_KEYS = {
 
 @dataclass(frozen=True)
 class Value:
+    """A setting's value from one source, and where it came from."""
+
     value: object
     origin: Origin
     raw: object = None  # as written, for messages
@@ -127,6 +129,8 @@ def _mapping(data: object, where: str, line: int | None, key: str) -> dict[objec
 
 @dataclass(frozen=True)
 class _Document:
+    """A settings file's top-level mapping, with the line of each key."""
+
     items: dict[object, object]  # the top-level mapping
     lines: dict[tuple[str, ...], int]
     where: str  # the file as messages show it

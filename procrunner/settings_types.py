@@ -39,6 +39,8 @@ READY_WORDS = ("port", "uptime", "none")
 
 @dataclass(frozen=True)
 class TypesResult:
+    """The per-type settings and restart policies, with where each value came from."""
+
     settings: Mapping[str, TypeSettings]
     policies: Mapping[str, Policy]  # per-type restart policies, for RestartRules.per_type
     origins: Mapping[tuple[str, str], Origin]  # (type, key): where the value came from

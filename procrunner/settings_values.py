@@ -32,6 +32,8 @@ class Source(enum.IntEnum):
 
 @dataclass(frozen=True)
 class Origin:
+    """Where a value came from: a source, and the variable or file, line and key there."""
+
     source: Source
     where: str = ""  # the variable, or the file as shown
     line: int | None = None

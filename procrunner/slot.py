@@ -28,6 +28,9 @@ STOPPED_HOW = {
 
 @dataclass
 class Instance:
+    """One slot of the formation (``web.1``): its state, its current incarnation and the
+    history of the ended ones."""
+
     spec: InstanceSpec
     state: State = State.STOPPED
     incarnation: Incarnation | None = None

@@ -69,6 +69,8 @@ def inventory(path: Path, largest: int = 5) -> Inventory:
 
 @dataclass
 class _Level:
+    """One directory being wiped: its identity and owner, the subdirectories still to do."""
+
     ident: Ident
     owner: int
     pending: list[tuple[str, Ident, int]] = field(default_factory=list)  # subdirectories

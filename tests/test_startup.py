@@ -20,6 +20,14 @@ def test_the_command_line_imports_no_supervisor_machinery() -> None:
     assert not loaded & {"asyncio", "dotenv", "psutil", "procrunner.session"}
 
 
+def test_start_builds_only_its_own_parser() -> None:
+    """The client commands, the dashboard and export are not even imported by ``start``."""
+    loaded = _modules_after("from procrunner.cli import build_parser\nbuild_parser('start')")
+    others = {"procrunner.client", "procrunner.commands", "procrunner.dashboard.command"}
+    assert not loaded & {*others, "procrunner.export.command"}
+    assert others <= _modules_after("from procrunner.cli import build_parser\nbuild_parser()")
+
+
 _LEAN_START = (
     "from procrunner.cli import _lean_imports\n"
     "with _lean_imports():\n"
@@ -31,6 +39,18 @@ def test_start_imports_its_machinery_without_openssl() -> None:
     loaded = _modules_after(_LEAN_START)
     assert "procrunner.session" in loaded
     assert not loaded & {"ssl", "_ssl", "_hashlib"}
+
+
+def test_start_imports_the_router_only_when_asked_for() -> None:
+    assert "procrunner.router" not in _modules_after(_LEAN_START)
+
+
+def test_the_imported_objects_are_frozen_out_of_garbage_collection() -> None:
+    """Else the first collection after the imports walks every object they made (~12 ms)."""
+    probe = _LEAN_START + "import gc\nprint(gc.get_freeze_count(), gc.isenabled())"
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    frozen, enabled = result.stdout.split()
+    assert int(frozen) > 10_000 and enabled == "True"
 
 
 def test_ssl_stays_importable_after_startup() -> None:

@@ -8,8 +8,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from procrunner.client import NotRunning
 from procrunner.commands import app_root
+from procrunner.errors import NotRunning
 from procrunner.socketpath import is_live, socket_path
 
 
