@@ -109,7 +109,6 @@ class Incarnation:
         self.started_at = time.time()
         self.ended: float | None = None
         self.last_memory: Memory | None = None
-        self.since = _create_time(self.pid)
         self._printer = printer
         number = int(label.rpartition("#")[2])  # the label is web.1#3
         self._output = printer.source(instance_name, number, self.pid)
@@ -163,6 +162,13 @@ class Incarnation:
         )
         self.terminal.child_started()
         return popen
+
+    @functools.cached_property
+    def since(self) -> float:
+        """The leader's start time as psutil reads it: its tree's members are no older. Read
+        once the spawning is over (see ``Supervisor.start``): while the child is still in
+        its exec, the read waits for it (~0.7 ms a child)."""
+        return _create_time(self.pid)
 
     @property
     def uptime(self) -> float:

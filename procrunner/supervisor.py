@@ -184,8 +184,7 @@ class Supervisor:
         instance.incarnation = incarnation
         instance.cause = None
         self.transition(instance, State.STARTING)
-        if self.watchdog is not None:
-            self.watchdog.track(incarnation.pid, incarnation.since)
+        asyncio.get_running_loop().call_soon(self._track, incarnation)
         previous = instance.history[-1] if instance.history else None
         after = f", replacing {previous.label} ({previous.cause.value})" if previous else ""
         self.printer.system(
@@ -205,6 +204,13 @@ class Supervisor:
         )
         readiness = self.options.readiness(instance.spec.type_name)
         instance.waiting = self.readiness.arm(readiness, name, number, instance.spec.port)
+
+    def _track(self, incarnation: Incarnation) -> None:
+        """Once this batch of starts is spawned: its start time, then the watchdog told.
+        Until then the run's marker in its environment is what the watchdog goes by."""
+        since = incarnation.since
+        if self.watchdog is not None:
+            self.watchdog.track(incarnation.pid, since)
 
     def _failed_start(self, instance: Instance, label: str, error: Exception) -> None:
         """A spawn that failed (no fd or process left, say): one line. While the formation
@@ -427,7 +433,6 @@ class Supervisor:
             uptime=ended.uptime,
             destroyed={"files": scratch.files, "bytes": scratch.bytes, "memory": memory},
         )
-
 
 
 def _cancel(waiting: asyncio.Task[None] | asyncio.Handle | None) -> None:
