@@ -107,14 +107,23 @@ def _warn(warnings: Sequence[str]) -> None:
 
 
 def _start(args: argparse.Namespace) -> int:
-    with _lean_imports():  # the supervisor's machinery: only `start` pays for its imports
+    with _lean_imports():
         loaded = _loaded(args)
-        import asyncio
-        import hashlib  # noqa: F401  (imported here, it keeps its builtin sha256)
+    from procrunner.app import new_run_id
+    from procrunner.watchdog import Watchdog
 
-        from procrunner.session import run_formation
+    run_id = new_run_id()
+    timeout = loaded.settings.run.longest_stop_timeout(loaded.app.make_spec.type_names)
+    # The watchdog's own Python start-up overlaps the imports below, rather than competing
+    # for the CPU with the instances it is there for.
+    with Watchdog(run_id, timeout) as watchdog:
+        with _lean_imports():  # the supervisor's machinery: only `start` pays for its imports
+            import asyncio
+            import hashlib  # noqa: F401  (imported here, it keeps its builtin sha256)
 
-    return asyncio.run(run_formation(loaded.settings, loaded.app))
+            from procrunner.session import run_formation
+
+        return asyncio.run(run_formation(loaded.settings, loaded.app, run_id, watchdog))
 
 
 @contextlib.contextmanager

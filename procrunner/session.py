@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from procrunner.app import App, instance_environment, new_run_id
+from procrunner.app import App, instance_environment
 from procrunner.control import ControlServer
 from procrunner.events import Event, OutputBroken
 from procrunner.history import OutputHistory
@@ -34,7 +34,9 @@ if TYPE_CHECKING:
     from procrunner.router import Router
 
 
-async def run_formation(settings: StartSettings, app: App) -> int:
+async def run_formation(
+    settings: StartSettings, app: App, run_id: str, watchdog: Watchdog
+) -> int:
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue[Event] = asyncio.Queue()
 
@@ -58,7 +60,6 @@ async def run_formation(settings: StartSettings, app: App) -> int:
         if dashboard is not None:
             printer.system(f"dashboard on {dashboard}")
         printer.observe = functools.partial(_observe, history, notices, readiness)
-        run_id = new_run_id()
         scratch = ScratchSpace(settings.scratch_root, app.root, run_id, settings.keep_scratch)
         try:
             if settings.keep_scratch:
@@ -94,7 +95,9 @@ async def run_formation(settings: StartSettings, app: App) -> int:
                 notices=notices,
                 readiness=readiness,
             )
-            return await _supervise(settings, app, run_id, supervisor, scratch, router, queue)
+            return await _supervise(
+                settings, app, run_id, supervisor, scratch, watchdog, router, queue
+            )
         finally:
             await asyncio.to_thread(scratch.close)
             await printer.close()
@@ -185,6 +188,7 @@ async def _supervise(
     run_id: str,
     supervisor: Supervisor,
     scratch: ScratchSpace,
+    watchdog: Watchdog,
     router: Router | None,
     queue: asyncio.Queue[Event],
 ) -> int:
@@ -206,14 +210,13 @@ async def _supervise(
                 settings.run.watch_debounce,
             )
             watching.append(asyncio.create_task(reloads))
-    timeouts = [settings.run.stop_timeout_of(name) for name in app.make_spec.type_names]
-    with Watchdog(run_id, max(timeouts, default=settings.run.stop_timeout)) as watchdog:
-        supervisor.watchdog = watchdog
-        status = await supervisor.run()
-        # The formation is down; a late Ctrl-C (the second of two quick ones) must not cut
-        # the summary short or make the exit status a death by SIGINT.
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        watchdog.release()
+    watchdog.armed = True
+    supervisor.watchdog = watchdog
+    status = await supervisor.run()
+    # The formation is down; a late Ctrl-C (the second of two quick ones) must not cut the
+    # summary short or make the exit status a death by SIGINT.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    watchdog.release()
     stop_watching.set()
     await asyncio.gather(*watching)
     if audit is not None:

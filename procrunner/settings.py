@@ -4,7 +4,7 @@ program reads only these."""
 from __future__ import annotations
 
 import signal
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -84,6 +84,10 @@ class RunOptions:
     def stop_timeout_of(self, type_name: str) -> float:
         timeout = self.for_type(type_name).stop_timeout
         return self.stop_timeout if timeout is None else timeout
+
+    def longest_stop_timeout(self, type_names: Sequence[str]) -> float:
+        """What the watchdog waits between SIGTERM and SIGKILL: the longest any type gets."""
+        return max((self.stop_timeout_of(name) for name in type_names), default=self.stop_timeout)
 
 
 @dataclass(frozen=True)

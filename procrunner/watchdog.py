@@ -30,6 +30,9 @@ class Watchdog:
     def __init__(self, run_id: str, stop_timeout: float) -> None:
         import subprocess
 
+        # Set once the first instance may be spawned: from then on, leaving without release()
+        # means something went wrong, and the helper takes the run down.
+        self.armed = False
         read_end, self._write_end = os.pipe()
         try:
             self._proc: subprocess.Popen[bytes] = subprocess.Popen(
@@ -74,7 +77,10 @@ class Watchdog:
     def __exit__(
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        self.close()
+        if self.armed:
+            self.close()
+        else:  # nothing was ever started: no reason to sweep the machine for the run's marker
+            self.release()
 
     def _send(self, text: str) -> None:
         if self._write_end < 0:
