@@ -12,6 +12,13 @@ from procrunner.tree import signal_name
 from procrunner.units import format_bytes
 
 
+def end_lines(ended: EndedIncarnation, report: StopReport, kept: bool) -> list[str]:
+    """What procrunner says when an incarnation has ended: what it destroyed, then anything
+    that went wrong with its scratch or its stop."""
+    problems = [f"{ended.label} scratch: {problem}" for problem in ended.scratch.problems]
+    return [describe_end(ended, kept), *problems, *stop_trouble(ended.label, report)]
+
+
 def describe_end(ended: EndedIncarnation, kept: bool) -> str:
     """``web.1#3 ended (exited 1 after 12.4 s): destroyed 7 files / 2.1 MB of scratch and
     48.0 MB of process memory``."""

@@ -38,7 +38,7 @@ from procrunner.events import (
 from procrunner.formation import InstanceMaker, InstanceSpec
 from procrunner.instance import Incarnation, StopReport
 from procrunner.memory import sample_memory
-from procrunner.messages import describe_end, gave_up, restarting, stop_trouble
+from procrunner.messages import end_lines, gave_up, restarting
 from procrunner.notices import Notices
 from procrunner.output import CHAOS_NAME, Printer
 from procrunner.readiness import ReadinessChecks
@@ -418,10 +418,7 @@ class Supervisor:
         if self.watchdog is not None:
             self.watchdog.untrack(incarnation.pid)
         ended = instance.record_end(report.memory, scratch, own_exit)
-        self.printer.system(describe_end(ended, self._scratch.keep))
-        for problem in scratch.problems:
-            self.printer.system(f"{instance.label} scratch: {problem}")
-        for line in stop_trouble(instance.label, report):
+        for line in end_lines(ended, report, self._scratch.keep):
             self.printer.system(line)
         memory = ended.memory.best if ended.memory is not None else None
         self.notices.post(
