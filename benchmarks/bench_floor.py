@@ -42,7 +42,7 @@ IMPORTS = {
         "from procrunner.cli import _lean_imports, build_parser\n"
         "build_parser('start')\n"
         "with _lean_imports():\n"
-        "    import asyncio, hashlib, procrunner.session, procrunner.settings_load\n",
+        "    import asyncio, hashlib, procrunner.run, procrunner.config.load\n",
     ),
     "honcho start's imports": (
         Path(honcho_exe()).parent / "python",

@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from procrunner.wipe import inventory, inventory_and_wipe
+from procrunner.scratch.wipe import inventory, inventory_and_wipe
 
 COUNTS = (0, 1_000, 100_000)
 

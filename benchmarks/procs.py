@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import psutil
 
 MARKER_VAR = "PROCBENCH_MARKER"
-WATCHDOG_TAG = "procrunner.watchdog"
+WATCHDOG_TAG = "procrunner.supervise.watchdog"
 _counter = itertools.count(1)
 
 

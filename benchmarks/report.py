@@ -46,9 +46,10 @@ NOTES = """
   variable in their environment), median per run; all are killed afterwards.
 - Memory: RSS of the runner's own process (node, ruby, python) with 32 idle instances,
   instances excluded. Helpers are reported apart: procrunner's watchdog (a child whose command
-  line contains `procrunner.watchdog`) and honcho's forked worker per instance (descendants
-  with honcho's own command line). USS = private memory of runner + helpers, which is the
-  fair total for honcho (its 32 workers share most pages, so their RSS sum overstates it).
+  line contains `procrunner.supervise.watchdog`) and honcho's forked worker per instance
+  (descendants with honcho's own command line). USS = private memory of runner + helpers,
+  which is the fair total for honcho (its 32 workers share most pages, so their RSS sum
+  overstates it).
 - Slow reader: 4 endless writers of 80 B lines; the reader takes 4 KiB every 10 ms. Peak RSS
   of the runner's own process, and of runner + helpers, sampled every 0.1 s over the window
   (from 0.5 s after launch); then SIGTERM, and the time until the runner exits.

@@ -15,11 +15,11 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from procrunner import __version__
+from procrunner.config.model import add_arguments
 from procrunner.errors import NotRunning, ProcrunnerError
-from procrunner.settings_model import add_arguments
 
 if TYPE_CHECKING:
-    from procrunner.settings_load import Loaded
+    from procrunner.config.load import Loaded
 
 BAD_INPUT = 2
 _OPENSSL_MODULES = ("ssl", "_hashlib")
@@ -49,7 +49,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         return parser
     for add_app_command in _APP_COMMANDS.values():
         add_app_command(commands)
-    from procrunner.commands import add_commands
+    from procrunner.control.commands import add_commands
     from procrunner.dashboard.command import add_dashboard
     from procrunner.export.command import add_export_command
 
@@ -94,7 +94,7 @@ def _add_config(commands: Any) -> None:
 
 def _loaded(args: argparse.Namespace) -> Loaded:
     """Every settings source read, checked and frozen, with the app; warnings printed."""
-    from procrunner.settings_load import load
+    from procrunner.config.load import load
 
     loaded = load(args, os.environ)
     _warn(loaded.sources.warnings)
@@ -109,8 +109,8 @@ def _warn(warnings: Sequence[str]) -> None:
 def _start(args: argparse.Namespace) -> int:
     with _lean_imports():
         loaded = _loaded(args)
-    from procrunner.app import new_run_id
-    from procrunner.watchdog import Watchdog
+    from procrunner.config.app import new_run_id
+    from procrunner.supervise.watchdog import Watchdog
 
     run_id = new_run_id()
     timeout = loaded.settings.run.longest_stop_timeout(loaded.app.make_spec.type_names)
@@ -121,7 +121,7 @@ def _start(args: argparse.Namespace) -> int:
             import asyncio
             import hashlib  # noqa: F401  (imported here, it keeps its builtin sha256)
 
-            from procrunner.session import run_formation
+            from procrunner.run import run_formation
 
         return asyncio.run(run_formation(loaded.settings, loaded.app, run_id, watchdog))
 
@@ -148,14 +148,14 @@ def _lean_imports() -> Iterator[None]:
 
 
 def _config(args: argparse.Namespace) -> int:
-    from procrunner.settings_report import config_lines
+    from procrunner.config.report import config_lines
 
     print("\n".join(config_lines(_loaded(args))))
     return 0
 
 
 def _check(args: argparse.Namespace) -> int:
-    from procrunner.formation import PORT_STEP
+    from procrunner.config.formation import PORT_STEP
 
     app = _loaded(args).app
     print(f"valid Procfile: {app.procfile} ({len(app.types)} process types)")
@@ -177,9 +177,9 @@ def _run(args: argparse.Namespace) -> int:
     argv: list[str] = args.argv[1:] if args.argv[:1] == ["--"] else args.argv
     if not argv:
         raise ProcrunnerError("no command given", "procrunner run")
-    from procrunner.app import load_environment, procfile_and_root
-    from procrunner.procfile import load_procfile
-    from procrunner.settings_load import app_options, read_sources
+    from procrunner.config.app import load_environment, procfile_and_root
+    from procrunner.config.load import app_options, read_sources
+    from procrunner.config.procfile import load_procfile
 
     sources = read_sources(args, os.environ)
     _warn(sources.warnings)

@@ -17,10 +17,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from procrunner.errors import ProcrunnerError
-from procrunner.states import State
+from procrunner.supervise.states import State
 
 if TYPE_CHECKING:
-    from procrunner.slot import Instance
+    from procrunner.supervise.instance import Instance
 
 HOST = "127.0.0.1"
 ROUTER_VARIABLE = "PROCRUNNER_ROUTER"  # every instance learns the router's HOST:PORT

@@ -1,5 +1,5 @@
 """A hostile child for the wipe tests, run as an unprivileged user (``nobody``) when tests are
-root. Standard library only, plus ``procrunner.wipe`` for the ``wipe`` command.
+root. Standard library only, plus ``procrunner.scratch.wipe`` for the ``wipe`` command.
 
     hostile.py build SCRATCH CANARY      plant symlinks, links, odd modes, fifo, socket
     hostile.py deep SCRATCH CANARY N     a chain of N directories, a file and a symlink below
@@ -119,7 +119,7 @@ def race(scratch: Path, canary: Path, out: Path) -> None:
 
 
 def wipe(path: Path, mode: str, nofile: int | None) -> None:
-    from procrunner.wipe import inventory, inventory_and_wipe
+    from procrunner.scratch.wipe import inventory, inventory_and_wipe
 
     if nofile is not None:
         hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]

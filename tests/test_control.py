@@ -18,7 +18,7 @@ from typing import Any
 import psutil
 import pytest
 
-from procrunner.socketpath import socket_path
+from procrunner.control.socketpath import socket_path
 from tests.harness import PROCRUNNER, App, Run, free_ports, kid, wait_until
 
 

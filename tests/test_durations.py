@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from procrunner.durations import format_duration, parse_duration
+from procrunner.config.durations import format_duration, parse_duration
 from procrunner.errors import ProcrunnerError
 
 

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from procrunner.environment import (
+from procrunner.config.environment import (
     base_port,
     load_env_files,
     merge_environment,

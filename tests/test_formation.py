@@ -6,9 +6,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from procrunner.config.formation import InstanceSpec, parse_formation, plan_instances, select_types
+from procrunner.config.procfile import ProcessType
 from procrunner.errors import ProcrunnerError
-from procrunner.formation import InstanceSpec, parse_formation, plan_instances, select_types
-from procrunner.procfile import ProcessType
 
 TYPES = ("web", "worker", "clock")
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
-from procrunner.history import OutputHistory
-from procrunner.notices import Notices
+from procrunner.control.history import OutputHistory
+from procrunner.control.notices import Notices
 
 
 def test_a_slow_subscriber_loses_the_oldest_and_is_told() -> None:

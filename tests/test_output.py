@@ -11,9 +11,9 @@ import psutil
 import pytest
 from harness import App, kid, wait_until
 
-from procrunner.lineformat import TextFormat
-from procrunner.output import MAX_LINE, PARTIAL_DELAY, LineAssembler, Printer
-from procrunner.settings import Style
+from procrunner.config.settings import Style
+from procrunner.output.printer import MAX_LINE, PARTIAL_DELAY, LineAssembler, Printer
+from procrunner.output.text import TextFormat
 
 
 class RecordingSink:

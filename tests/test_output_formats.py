@@ -18,9 +18,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_output import RecordingSink
 
-from procrunner.lineformat import Clock, Origin, TextFormat
-from procrunner.output import MAX_LINE, LineAssembler, Printer
-from procrunner.settings import Style
+from procrunner.config.settings import Style
+from procrunner.output.printer import MAX_LINE, LineAssembler, Printer
+from procrunner.output.text import Clock, Origin, TextFormat
 
 JSON = Style(output="json")
 ISO = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}[+-]\d\d:\d\d")

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from procrunner.config.procfile import ProcessType, load_procfile, parse_procfile, quote
 from procrunner.errors import ProcrunnerError
-from procrunner.procfile import ProcessType, load_procfile, parse_procfile, quote
 
 PROPERTY = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

@@ -47,7 +47,7 @@ def test_every_command_line_option_is_in_the_readme() -> None:
 
 
 def test_every_setting_key_and_variable_is_in_the_readme() -> None:
-    from procrunner.settings_model import SETTINGS
+    from procrunner.config.model import SETTINGS
 
     readme = (ROOT / "README.md").read_text()
     names = [f"`{s.name}`" for s in SETTINGS] + [f"`{s.variable}`" for s in SETTINGS if s.variable]

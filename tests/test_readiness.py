@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 import socket
 
-from procrunner.events import Ready
-from procrunner.readiness import ReadinessChecks
-from procrunner.settings import Readiness
+from procrunner.config.settings import Readiness
+from procrunner.supervise.events import Ready
+from procrunner.supervise.readiness import ReadinessChecks
 
 
 def test_each_kind_posts_ready_for_its_incarnation() -> None:

@@ -6,9 +6,9 @@ import signal
 
 import pytest
 
-from procrunner.chaos import ChaosPlanner, ChaosSpec, parse_chaos
 from procrunner.errors import ProcrunnerError
-from procrunner.restart import (
+from procrunner.supervise.chaos import ChaosPlanner, ChaosSpec, parse_chaos
+from procrunner.supervise.restart import (
     Backoff,
     Fatal,
     GiveUp,
@@ -23,7 +23,7 @@ from procrunner.restart import (
     parse_give_up,
     parse_policies,
 )
-from procrunner.states import Cause
+from procrunner.supervise.states import Cause
 
 RULES = RestartRules()
 

@@ -12,12 +12,12 @@ import pytest
 from harness import App
 
 from procrunner.cli import build_parser, main
+from procrunner.config.load import Loaded, load
+from procrunner.config.model import RESERVED_VARIABLES, SETTINGS, TYPE_KEYS, reference_table
+from procrunner.config.report import config_lines
+from procrunner.config.settings import Readiness, RunOptions, Style, TypeSettings
 from procrunner.errors import ProcrunnerError
-from procrunner.restart import Backoff, Policy, RestartRules
-from procrunner.settings import Readiness, RunOptions, Style, TypeSettings
-from procrunner.settings_load import Loaded, load
-from procrunner.settings_model import RESERVED_VARIABLES, SETTINGS, TYPE_KEYS, reference_table
-from procrunner.settings_report import config_lines
+from procrunner.supervise.restart import Backoff, Policy, RestartRules
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 PROCFILE = "web: sleep 1\nworker: sleep 1\n"

@@ -7,7 +7,7 @@ import signal
 import pytest
 from harness import App, kid
 
-from procrunner.instance import shell_command
+from procrunner.supervise.incarnation import shell_command
 
 
 def test_each_instance_gets_port_ps_and_dyno_by_foreman_rules(app: App) -> None:

@@ -17,13 +17,15 @@ def _modules_after(code: str) -> set[str]:
 
 def test_the_command_line_imports_no_supervisor_machinery() -> None:
     loaded = _modules_after("import procrunner.cli")
-    assert not loaded & {"asyncio", "dotenv", "psutil", "procrunner.session"}
+    assert not loaded & {"asyncio", "dotenv", "psutil", "procrunner.run"}
 
 
 def test_start_builds_only_its_own_parser() -> None:
     """The client commands, the dashboard and export are not even imported by ``start``."""
     loaded = _modules_after("from procrunner.cli import build_parser\nbuild_parser('start')")
-    others = {"procrunner.client", "procrunner.commands", "procrunner.dashboard.command"}
+    others = {
+        "procrunner.control.client", "procrunner.control.commands", "procrunner.dashboard.command"
+    }
     assert not loaded & {*others, "procrunner.export.command"}
     assert others <= _modules_after("from procrunner.cli import build_parser\nbuild_parser()")
 
@@ -31,13 +33,13 @@ def test_start_builds_only_its_own_parser() -> None:
 _LEAN_START = (
     "from procrunner.cli import _lean_imports\n"
     "with _lean_imports():\n"
-    "    import procrunner.session\n"
+    "    import procrunner.run\n"
 )
 
 
 def test_start_imports_its_machinery_without_openssl() -> None:
     loaded = _modules_after(_LEAN_START)
-    assert "procrunner.session" in loaded
+    assert "procrunner.run" in loaded
     assert not loaded & {"ssl", "_ssl", "_hashlib"}
 
 
@@ -59,5 +61,5 @@ def test_ssl_stays_importable_after_startup() -> None:
 
 
 def test_the_watchdog_helper_imports_little() -> None:
-    loaded = _modules_after("import procrunner.watchdog")
+    loaded = _modules_after("import procrunner.supervise.watchdog")
     assert not loaded & {"subprocess", "typing", "asyncio", "psutil"}

@@ -7,8 +7,8 @@ import signal
 
 import pytest
 
-from procrunner.instance import ExitStatus
-from procrunner.states import ALLOWED, IllegalTransition, State, check_transition
+from procrunner.supervise.incarnation import ExitStatus
+from procrunner.supervise.states import ALLOWED, IllegalTransition, State, check_transition
 
 LEGAL = {
     (State.STOPPED, State.STARTING),

@@ -7,9 +7,9 @@ import contextlib
 from collections.abc import Callable
 from pathlib import Path
 
-from procrunner.events import WatchTriggered
-from procrunner.ignore import app_filter
-from procrunner.watch import WatchRule, triggered, watch, watch_rules
+from procrunner.scratch.ignore import app_filter
+from procrunner.supervise.events import WatchTriggered
+from procrunner.supervise.watch import WatchRule, triggered, watch, watch_rules
 
 QUIET = 0.2
 SILENCE = 1.0  # after the batch, how long no second batch must come

@@ -9,9 +9,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from procrunner.app import new_run_id
+from procrunner.config.app import new_run_id
 from procrunner.markers import RUN_MARKER
-from procrunner.watchdog import Watchdog
+from procrunner.supervise.watchdog import Watchdog
 
 
 @pytest.fixture

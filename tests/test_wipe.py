@@ -27,7 +27,7 @@ from typing import Any
 
 import pytest
 
-from procrunner.wipe import Inventory, inventory, inventory_and_wipe
+from procrunner.scratch.wipe import Inventory, inventory, inventory_and_wipe
 
 ROOT = Path(__file__).resolve().parent.parent
 HOSTILE = Path(__file__).with_name("hostile.py")

@@ -8,9 +8,9 @@ import os
 from pathlib import Path
 from typing import Any
 
-from procrunner.commands import app_root
+from procrunner.control.commands import app_root
+from procrunner.control.socketpath import is_live, socket_path
 from procrunner.errors import NotRunning
-from procrunner.socketpath import is_live, socket_path
 
 
 def add_dashboard(commands: Any) -> None:
@@ -30,9 +30,9 @@ def add_dashboard(commands: Any) -> None:
 def _dashboard(args: argparse.Namespace) -> int:
     import asyncio
 
+    from procrunner.config.options import port_number
     from procrunner.dashboard.guard import loopback_host
     from procrunner.dashboard.server import serve
-    from procrunner.options import port_number
 
     host = loopback_host(args.host)
     port = port_number(args.port) or 0

@@ -11,9 +11,9 @@ import json
 from pathlib import Path
 from typing import Any
 
+from procrunner.control.protocol import PROTOCOL, encode
 from procrunner.dashboard.picture import Picture
 from procrunner.errors import ProcrunnerError
-from procrunner.protocol import PROTOCOL, encode
 
 PS_EVERY = 1.0  # seconds between two ps requests when nothing happens
 FIRST_RETRY, LAST_RETRY = 0.2, 2.0  # seconds between tries to reach a formation that is gone

@@ -9,8 +9,8 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from procrunner.app import App
-    from procrunner.settings import StartSettings
+    from procrunner.config.app import App
+    from procrunner.config.settings import StartSettings
 
 FORMAT_NAMES = ("kubernetes", "compose", "systemd")
 
@@ -45,10 +45,10 @@ def add_export_command(
 def export_settings(args: argparse.Namespace, app: App) -> StartSettings:
     """The seam: the frozen settings that the export reads, built here from the command
     line; once procrunner.yml is loaded, its StartSettings take this function's place."""
-    from procrunner.chaos import parse_chaos
-    from procrunner.durations import parse_duration
-    from procrunner.restart import RestartRules, parse_policies
-    from procrunner.settings import RunOptions, StartSettings
+    from procrunner.config.durations import parse_duration
+    from procrunner.config.settings import RunOptions, StartSettings
+    from procrunner.supervise.chaos import parse_chaos
+    from procrunner.supervise.restart import RestartRules, parse_policies
 
     names = [t.name for t in app.types]
     return StartSettings(
@@ -66,7 +66,8 @@ def _export(args: argparse.Namespace) -> int:
     import os
     from pathlib import Path
 
-    from procrunner.app import load_app
+    from procrunner.config.app import load_app
+    from procrunner.config.options import app_options
     from procrunner.errors import ProcrunnerError
     from procrunner.export.files import ExportFile, write_files
     from procrunner.export.model import (
@@ -77,7 +78,6 @@ def _export(args: argparse.Namespace) -> int:
         build_model,
         unmapped,
     )
-    from procrunner.options import app_options
 
     if args.format == "systemd" and args.image:
         raise ProcrunnerError("systemd runs the commands on this host: no image", "--image")

@@ -8,7 +8,7 @@ from typing import Any
 
 from procrunner.export.files import ExportFile, yaml_text
 from procrunner.export.model import ExportModel, ExportType, Platform
-from procrunner.restart import Policy
+from procrunner.supervise.restart import Policy
 
 SCRATCH = "/scratch"
 _ALWAYS_ONLY = "a Deployment always restarts (a one-shot step is a Job)"

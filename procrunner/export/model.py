@@ -13,13 +13,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from procrunner.app import App
-from procrunner.environment import load_env_files
+from procrunner.config.app import App
+from procrunner.config.environment import load_env_files
+from procrunner.config.formation import PORT_STEP
+from procrunner.config.settings import ReadyKind, RunOptions
 from procrunner.errors import ProcrunnerError
-from procrunner.formation import PORT_STEP
-from procrunner.instance import shell_command
-from procrunner.restart import Backoff, Policy
-from procrunner.settings import ReadyKind, RunOptions
+from procrunner.supervise.incarnation import shell_command
+from procrunner.supervise.restart import Backoff, Policy
 
 # What procrunner sets per instance: never taken from the env files into an export.
 SCRATCH_VARIABLES = ("TMPDIR", "TMP", "TEMP", "PROCRUNNER_SCRATCH")

@@ -111,7 +111,7 @@ def stop(app: App, run: Run, how: str) -> Outcome:
 def _watchdog(app: App) -> psutil.Process:
     for proc in app.census():
         with contextlib.suppress(psutil.Error):
-            if "procrunner.watchdog" in proc.cmdline():
+            if "procrunner.supervise.watchdog" in proc.cmdline():
                 return proc
     raise AssertionError("no watchdog found")
 

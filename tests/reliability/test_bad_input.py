@@ -23,14 +23,14 @@ from budget import BUDGETS, explore
 from hypothesis import strategies as st
 
 from procrunner.cli import build_parser
-from procrunner.environment import parse_env_file
+from procrunner.config.environment import parse_env_file
+from procrunner.config.formation import parse_formation
+from procrunner.config.load import load
+from procrunner.config.model import SETTINGS, TYPE_KEY_NAMES
+from procrunner.config.procfile import load_procfile
+from procrunner.control.protocol import encode
+from procrunner.control.requests import BadRequest, parse_request
 from procrunner.errors import ProcrunnerError
-from procrunner.formation import parse_formation
-from procrunner.procfile import load_procfile
-from procrunner.protocol import encode
-from procrunner.request_parser import BadRequest, parse_request
-from procrunner.settings_load import load
-from procrunner.settings_model import SETTINGS, TYPE_KEY_NAMES
 from tests.harness import App, kid
 from tests.test_control import control_path, ps, started
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from procrunner.socketpath import socket_path
+from procrunner.control.socketpath import socket_path
 from tests.harness import App, kid
 
 AS_ROOT = pytest.mark.skipif(

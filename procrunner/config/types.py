@@ -1,0 +1,192 @@
+"""Per-type settings: ``types: {NAME: {...}}`` in procrunner.yml, checked against the
+Procfile's types, merged with the formation-wide ``tty`` and ``restart`` settings.
+
+Across sources the higher one wins (``--tty`` or ``--restart`` on the command line beat the
+file); within procrunner.yml a type's own key beats the file's formation-wide setting.
+"""
+
+from __future__ import annotations
+
+import re
+import signal
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from procrunner.config.settings import Readiness, TypeSettings
+from procrunner.config.sources import FileLayer, Value
+from procrunner.config.values import (
+    Convert,
+    Origin,
+    Source,
+    blamed,
+    choice,
+    suggestion,
+    to_bool,
+    to_duration,
+    to_paths,
+    to_words,
+)
+from procrunner.errors import ProcrunnerError
+from procrunner.supervise.restart import Policy, RestartRules
+
+OWN_KEY_RANK = Source.FILE + 0.5  # a type's own key beats its file's formation-wide setting
+POLICIES = tuple(policy.value for policy in Policy)
+READY_WORDS = ("port", "uptime", "none")
+
+
+@dataclass(frozen=True)
+class TypesResult:
+    """The per-type settings and restart policies, with where each value came from."""
+
+    settings: Mapping[str, TypeSettings]
+    policies: Mapping[str, Policy]  # per-type restart policies, for RestartRules.per_type
+    origins: Mapping[tuple[str, str], Origin]  # (type, key): where the value came from
+
+
+def _policy(raw: object, how: Convert) -> Policy:
+    return Policy(choice(raw, Convert(how.flag, POLICIES)))
+
+
+def _signal(raw: object, how: Convert) -> int:
+    if isinstance(raw, int) and not isinstance(raw, bool):
+        if raw in signal.valid_signals():
+            return raw
+    elif isinstance(raw, str):
+        name = raw.strip().upper()
+        name = name if name.startswith("SIG") else f"SIG{name}"
+        if name in signal.Signals.__members__:
+            return int(signal.Signals[name])
+    raise how.wrong("a signal name (TERM, INT, QUIT, HUP...) or number", raw)
+
+
+def _ready(raw: object, how: Convert) -> Readiness:
+    if isinstance(raw, str) and raw in READY_WORDS:
+        return Readiness(kind=raw)  # type: ignore[arg-type]  # checked just above
+    if isinstance(raw, dict) and list(raw) == ["log"] and isinstance(raw["log"], str):
+        try:
+            re.compile(raw["log"])
+        except re.error as exc:
+            raise ProcrunnerError(
+                f"invalid regular expression {raw['log']!r}: {exc}", how.flag
+            ) from None
+        return Readiness(kind="log", pattern=raw["log"])
+    raise how.wrong("port, uptime, none or {log: REGEX}", raw)
+
+
+_PARSERS: dict[str, Callable[[object, Convert], object]] = {
+    "restart": _policy,
+    "stop_signal": _signal,
+    "stop_timeout": to_duration,
+    "watch": to_words,
+    "ready": _ready,
+    "tty": to_bool,
+    "depends_on": to_words,
+    "backing": to_paths,
+}
+
+
+def _pick(candidates: Sequence[tuple[float, object, Origin]]) -> tuple[object, Origin] | None:
+    """The value from the highest-ranked source, if any."""
+    if not candidates:
+        return None
+    _, value, origin = max(candidates, key=lambda c: c[0])
+    return value, origin
+
+
+def type_settings(
+    layer: FileLayer,
+    names: Sequence[str],
+    tty: Value,
+    restart: Value,
+    rules: RestartRules,
+    folder: Path,
+) -> TypesResult:
+    """Every Procfile type's settings; ``tty`` and ``restart`` are the formation-wide values
+    (``rules`` is ``restart`` parsed)."""
+    for name, origin in layer.type_origins.items():
+        if name not in names:
+            raise ProcrunnerError(
+                f"{origin.key}: unknown process type {name!r}{suggestion(name, names)} "
+                f"(the Procfile has: {', '.join(names)})", origin.where, origin.line)
+    settings: dict[str, TypeSettings] = {}
+    policies: dict[str, Policy] = {}
+    origins: dict[tuple[str, str], Origin] = {}
+    tty_types = tty.value if isinstance(tty.value, tuple) else ()
+    for name in names:
+        own = _own_values(layer.types.get(name, {}), names, folder)
+        origins.update({(name, key): origin for key, (_, origin) in own.items()})
+        tty_candidates = [(OWN_KEY_RANK, *own["tty"])] if "tty" in own else []
+        if name in tty_types:
+            tty_candidates.append((tty.origin.source, True, tty.origin))
+        restart_candidates = [(OWN_KEY_RANK, *own["restart"])] if "restart" in own else []
+        if restart.value is not None and ("=" not in str(restart.value) or name in rules.per_type):
+            restart_candidates.append((restart.origin.source, rules.policy(name), restart.origin))
+        for key, candidates in (("tty", tty_candidates), ("restart", restart_candidates)):
+            picked = _pick(candidates)
+            if picked is not None:
+                own[key] = picked
+                origins[(name, key)] = picked[1]
+        if "restart" in own:
+            policy = own.pop("restart")[0]
+            assert isinstance(policy, Policy)
+            policies[name] = policy
+        fields: dict[str, Any] = {key: value for key, (value, _) in own.items()}
+        settings[name] = TypeSettings(**fields)
+    _check_cycles(settings, origins)
+    return TypesResult(MappingProxyType(settings), MappingProxyType(policies), origins)
+
+
+def _own_values(
+    raw: Mapping[str, Value], names: Sequence[str], folder: Path
+) -> dict[str, tuple[object, Origin]]:
+    values: dict[str, tuple[object, Origin]] = {}
+    for key, value in raw.items():
+        how = Convert(value.origin.key, base=folder)
+        with blamed(value.origin, value.raw):
+            parsed = _PARSERS[key](value.raw, how)
+            if key == "depends_on":
+                assert isinstance(parsed, tuple)
+                for needed in parsed:
+                    if needed not in names:
+                        raise ProcrunnerError(
+                            f"unknown process type {needed!r}{suggestion(needed, names)}",
+                            how.flag)
+        values[key] = (parsed, value.origin)
+    return values
+
+
+def _check_cycles(
+    settings: Mapping[str, TypeSettings], origins: Mapping[tuple[str, str], Origin]
+) -> None:
+    cycle = _find_cycle({name: kind.depends_on for name, kind in settings.items()})
+    if cycle is not None:
+        origin = origins[(cycle[0], "depends_on")]
+        raise ProcrunnerError(
+            f"{origin.key}: dependency cycle {' -> '.join(cycle)}", origin.where, origin.line
+        )
+
+
+def _find_cycle(graph: Mapping[str, tuple[str, ...]]) -> list[str] | None:
+    """A path ``a -> b -> a`` if the graph has a cycle (depth first, in Procfile order)."""
+    done: set[str] = set()
+
+    def visit(name: str, path: list[str]) -> list[str] | None:
+        if name in path:
+            return [*path[path.index(name):], name]
+        if name in done:
+            return None
+        for needed in graph.get(name, ()):
+            found = visit(needed, [*path, name])
+            if found is not None:
+                return found
+        done.add(name)
+        return None
+
+    for name in graph:
+        found = visit(name, [])
+        if found is not None:
+            return found
+    return None

@@ -1,0 +1,267 @@
+"""The control socket's server: a small client of the supervisor, never a second owner.
+
+Each connection is greeted, then sends one JSON request per line. Commands go to the
+supervisor's queue and are answered when it has carried them out; ``events`` and ``logs``
+stream notices from a bounded subscription. A malformed, truncated or oversized request gets
+an error reply; nothing a client sends can stop the server or the formation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+import struct
+from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from procrunner import __version__
+from procrunner.control import socketpath
+from procrunner.control.history import OutputHistory, selects
+from procrunner.control.notices import Notice, Notices
+from procrunner.control.protocol import MAX_REQUEST, PROTOCOL, encode
+from procrunner.control.requests import BadRequest, Follow, parse_request
+from procrunner.errors import ProcrunnerError
+from procrunner.output.terminal import Terminal
+from procrunner.scratch.wipe import inventory
+from procrunner.supervise.events import AttachRequest, ControlRequest, Event, PsRequest
+
+if TYPE_CHECKING:
+    from procrunner.router import Router
+
+_PEER_CREDENTIALS = struct.Struct("3i")  # pid, uid, gid
+ATTACHED_BUFFER = 1 << 20  # bytes queued for an attached client before its output is dropped
+
+
+class ControlServer:
+    def __init__(
+        self,
+        path: Path,
+        root: Path,
+        queue: asyncio.Queue[Event],
+        notices: Notices,
+        history: OutputHistory,
+        router: Router | None,
+    ) -> None:
+        self.path = path
+        self._root = root
+        self._queue = queue
+        self._notices = notices
+        self._history = history
+        self._router = router
+        self._server: asyncio.Server | None = None
+        self._inode: int | None = None
+        self._clients: set[asyncio.StreamWriter] = set()
+
+    async def open(self, private_parent: bool) -> None:
+        sock = socketpath.bind(self.path, self._root, private_parent)
+        self._inode = os.stat(self.path).st_ino
+        self._server = await asyncio.start_unix_server(self._serve, sock=sock)
+
+    async def close(self) -> None:
+        if self._server is None:
+            return
+        self._server.close()
+        for writer in list(self._clients):
+            writer.close()
+        with contextlib.suppress(OSError):
+            if os.stat(self.path).st_ino == self._inode:  # still ours, not a successor's
+                self.path.unlink()
+        await self._server.wait_closed()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._clients.add(writer)
+        try:
+            if not _same_user(writer):
+                writer.write(encode({"ok": False, "error": "refused: another user's connection"}))
+                return
+            writer.write(
+                encode(
+                    {
+                        "procrunner": __version__,
+                        "protocol": PROTOCOL,
+                        "app": str(self._root),
+                        "pid": os.getpid(),
+                    }
+                )
+            )
+            async for line in _lines(reader):
+                if isinstance(line, BadRequest):
+                    writer.write(_error(None, str(line)))
+                    continue
+                try:
+                    request_id, command = parse_request(line)
+                except BadRequest as exc:
+                    writer.write(_error(exc.args[1] if len(exc.args) > 1 else None, exc.args[0]))
+                    continue
+                if isinstance(command, Follow):
+                    await self._follow(request_id, command, reader, writer)
+                    return
+                if isinstance(command, AttachRequest):
+                    await self._attach(request_id, command, reader, writer)
+                    return
+                writer.write(await self._ask(request_id, command))
+                await writer.drain()
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            self._clients.discard(writer)
+            writer.close()
+
+    async def _ask(self, request_id: Any, command: Any) -> bytes:
+        reply: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait(ControlRequest(command, reply))
+        try:
+            result = await reply
+        except ProcrunnerError as exc:
+            return _error(request_id, exc.message)
+        if isinstance(command, PsRequest):
+            await self._add_sizes(result["instances"])
+        return encode({"id": request_id, "ok": True, "result": result})
+
+    async def _attach(
+        self,
+        request_id: Any,
+        request: AttachRequest,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+    ) -> None:
+        """``connect``: after the reply, the connection carries the terminal's bytes both
+        ways until the client detaches or the incarnation ends."""
+        reply: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait(ControlRequest(request, reply))
+        try:
+            terminal: Terminal = (await reply)["terminal"]
+        except ProcrunnerError as exc:
+            writer.write(_error(request_id, exc.message))
+            return
+        if request.rows and request.columns:
+            terminal.resize(request.rows, request.columns)
+        ended = asyncio.get_running_loop().create_future()
+
+        def forward(data: bytes) -> None:
+            if not data:
+                if not ended.done():
+                    ended.set_result(None)
+            elif writer.transport.get_write_buffer_size() < ATTACHED_BUFFER:
+                writer.write(data)  # a client that stops reading loses output, not the child
+
+        writer.write(encode({"id": request_id, "ok": True, "result": {"attached": request.target}}))
+        terminal.observe(forward)
+        try:
+            while not ended.done():
+                typing = asyncio.ensure_future(reader.read(4096))
+                await asyncio.wait([typing, ended], return_when=asyncio.FIRST_COMPLETED)
+                if not typing.done():
+                    typing.cancel()
+                    break
+                if not typing.result():
+                    break
+                terminal.write(typing.result())
+        finally:
+            terminal.forget(forward)
+
+    async def _add_sizes(self, rows: list[dict[str, Any]]) -> None:
+        """Scratch sizes (walked off the loop) and router connections for ``ps``."""
+        paths = [row["scratch"] for row in rows]
+        sizes = await asyncio.to_thread(_scratch_sizes, paths)
+        for row, size in zip(rows, sizes, strict=True):
+            row["scratch_files"], row["scratch_bytes"] = size
+            row["connections"] = (
+                self._router.stats.connections[row["name"]]
+                if self._router is not None and row["type"] == self._router.type_name
+                else None
+            )
+
+    async def _follow(
+        self,
+        request_id: Any,
+        follow: Follow,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+    ) -> None:
+        """Reply, then stream notices until the client leaves (its end of input)."""
+        subscription = self._notices.subscribe(output=follow.output)
+        try:
+            history = [
+                {"instance": name, "text": text, "stderr": stderr, "time": when}
+                for when, name, text, stderr in self._history.last(
+                    self._history.names(follow.targets), follow.lines
+                )
+            ]
+            writer.write(encode({"id": request_id, "ok": True, "result": {"lines": history}}))
+            await writer.drain()
+            if not follow.follow:
+                return
+            gone = asyncio.ensure_future(reader.read())
+            while not gone.done():
+                getting = asyncio.ensure_future(subscription.get())
+                await asyncio.wait([gone, getting], return_when=asyncio.FIRST_COMPLETED)
+                if not getting.done():
+                    getting.cancel()
+                    break
+                wanted = [n for n in getting.result() if _wanted(n, follow)]
+                writer.writelines(encode(n) for n in wanted)
+                await writer.drain()
+            gone.cancel()
+        finally:
+            self._notices.unsubscribe(subscription)
+
+
+def _wanted(notice: Notice, follow: Follow) -> bool:
+    if follow.logs and notice["event"] not in ("output", "dropped"):
+        return False
+    if not follow.targets or "instance" not in notice:
+        return True
+    return selects(follow.targets, notice["instance"])
+
+
+async def _lines(reader: asyncio.StreamReader) -> AsyncIterator[bytes | BadRequest]:
+    """Request lines; an oversized one is reported once and skipped to its newline, and
+    input that ends without a newline is a truncated request."""
+    buffer = bytearray()
+    skipping = False
+    while chunk := await reader.read(65536):
+        buffer += chunk
+        while (newline := buffer.find(b"\n")) >= 0:
+            line = bytes(buffer[:newline])
+            del buffer[: newline + 1]
+            if skipping:
+                skipping = False
+            elif line.strip():
+                yield line
+        if len(buffer) > MAX_REQUEST:
+            if not skipping:
+                yield BadRequest(f"request over {MAX_REQUEST} bytes; skipped to its newline")
+            skipping = True
+            buffer.clear()
+    if buffer.strip() and not skipping:
+        yield BadRequest("truncated request: the input ended before its newline")
+
+
+def _same_user(writer: asyncio.StreamWriter) -> bool:
+    sock: socket.socket | None = writer.get_extra_info("socket")
+    if sock is None:
+        return False
+    credentials = sock.getsockopt(
+        socket.SOL_SOCKET, socket.SO_PEERCRED, _PEER_CREDENTIALS.size
+    )
+    _, uid, _ = _PEER_CREDENTIALS.unpack(credentials)
+    return bool(uid == os.getuid())
+
+
+def _error(request_id: Any, message: str) -> bytes:
+    return encode({"id": request_id, "ok": False, "error": message})
+
+
+def _scratch_sizes(paths: Sequence[str | None]) -> list[tuple[int | None, int | None]]:
+    sizes: list[tuple[int | None, int | None]] = []
+    for path in paths:
+        if path is None or not os.path.isdir(path):
+            sizes.append((None, None))
+            continue
+        counted = inventory(Path(path), largest=0)
+        sizes.append((counted.files, counted.bytes))
+    return sizes

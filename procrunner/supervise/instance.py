@@ -1,0 +1,119 @@
+"""An instance: one slot of the formation (``web.1``), whose name and port outlive its
+incarnations, and what it keeps of the incarnations that ended."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from procrunner.config.formation import InstanceSpec
+from procrunner.scratch.wipe import Inventory
+from procrunner.supervise.events import EndedIncarnation
+from procrunner.supervise.incarnation import Incarnation
+from procrunner.supervise.memory import Memory
+from procrunner.supervise.restart import Decision
+from procrunner.supervise.states import Cause, State
+from procrunner.supervise.tree import Target
+
+STOPPED_HOW = {
+    Cause.CHAOS: "killed by chaos",
+    Cause.WATCH: "restarted by watch",
+    Cause.REQUESTED: "stopped on request",
+    Cause.SCALED: "stopped by scaling down",
+}
+
+
+@dataclass
+class Instance:
+    """One slot of the formation (``web.1``): its state, its current incarnation and the
+    history of the ended ones."""
+
+    spec: InstanceSpec
+    state: State = State.STOPPED
+    incarnation: Incarnation | None = None
+    count: int = 0
+    cause: Cause | None = None
+    history: list[EndedIncarnation] = field(default_factory=list)
+    streak: int = 0
+    deaths: list[float] = field(default_factory=list)
+    decision: Decision | None = None
+    down_since: float | None = None
+    recoveries: list[float] = field(default_factory=list)
+    waiting: asyncio.Task[None] | asyncio.Handle | None = None
+    removing: bool = False  # scaled down: the slot goes once its incarnation has stopped
+    held: bool = False  # waiting for the types it depends on to be RUNNING
+
+    @property
+    def label(self) -> str:
+        return f"{self.spec.name}#{self.count}"
+
+    def record_end(
+        self, memory: Memory | None, scratch: Inventory, own_exit: bool
+    ) -> EndedIncarnation:
+        """Keep what the ended incarnation was and what it destroyed."""
+        incarnation = self.incarnation
+        assert incarnation is not None and self.cause is not None
+        if own_exit or memory is None:
+            memory = incarnation.last_memory
+        status = incarnation.status
+        if own_exit and status is not None:
+            how = status.describe()
+        else:
+            how = STOPPED_HOW.get(self.cause, "stopped by procrunner")
+        ended = EndedIncarnation(
+            self.label,
+            incarnation.pid,
+            incarnation.started_at,
+            incarnation.uptime,
+            self.cause,
+            how,
+            scratch,
+            memory,
+        )
+        self.history.append(ended)
+        return ended
+
+
+def restarts_by_cause(instance: Instance) -> Counter[str]:
+    """Each incarnation after the first was a restart; its cause is how the one before ended."""
+    ended = instance.history[: max(instance.count - 1, 0)]
+    return Counter(e.cause.value for e in ended)
+
+
+def ps_row(instance: Instance) -> dict[str, Any]:
+    """The instance as ``procrunner ps`` shows it (the control server adds scratch sizes,
+    measured off the event loop)."""
+    incarnation = instance.incarnation
+    if instance.state not in (State.STARTING, State.RUNNING, State.STOPPING):
+        incarnation = None
+    memory = incarnation.last_memory if incarnation is not None else None
+    return {
+        "name": instance.spec.name,
+        "type": instance.spec.type_name,
+        "state": instance.state.value,
+        "pid": incarnation.pid if incarnation is not None else None,
+        "incarnation": instance.count,
+        "uptime": incarnation.uptime if incarnation is not None else None,
+        "restarts": dict(restarts_by_cause(instance)),
+        "rss": memory.rss if memory is not None else None,
+        "port": instance.spec.port,
+        "scratch": str(incarnation.scratch) if incarnation is not None else None,
+    }
+
+
+def unmet_dependencies(instances: Iterable[Instance], needed: Iterable[str]) -> list[str]:
+    """The types among ``needed`` that have an instance not RUNNING (``depends_on``)."""
+    waiting = {i.spec.type_name for i in instances if i.state is not State.RUNNING}
+    return [type_name for type_name in needed if type_name in waiting]
+
+
+def live_targets(instances: Iterable[Instance]) -> dict[tuple[str, int], Target]:
+    """The process trees to sample: instances starting or running."""
+    return {
+        (i.spec.name, i.count): i.incarnation.target
+        for i in instances
+        if i.incarnation is not None and i.state in (State.STARTING, State.RUNNING)
+    }

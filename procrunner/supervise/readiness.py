@@ -1,0 +1,66 @@
+"""Readiness: when an incarnation counts as RUNNING, and its restart as recovered.
+
+``port``: its PORT accepts a TCP connection (probed every 50 ms: the child gives no other
+sign that it listens); ``log``: a line of its output matches a pattern; ``uptime``: it has
+stayed up ``start_seconds``; ``none``: at once. Each check ends by posting ``Ready``; the
+supervisor drops it if that incarnation is no longer current.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+from collections.abc import Callable
+
+from procrunner.config.settings import Readiness
+from procrunner.supervise.events import Ready
+
+PROBE_INTERVAL = 0.05
+Waiting = asyncio.Task[None] | asyncio.Handle
+
+
+async def wait_for_port(port: int, host: str = "127.0.0.1") -> None:
+    """Return once ``port`` accepts a TCP connection."""
+    while True:
+        with contextlib.suppress(OSError):
+            _, writer = await asyncio.open_connection(host, port)
+            writer.close()
+            return
+        await asyncio.sleep(PROBE_INTERVAL)
+
+
+class ReadinessChecks:
+    def __init__(self, post: Callable[[Ready], None], start_seconds: float) -> None:
+        self._post = post
+        self._start_seconds = start_seconds
+        self._log_waiters: dict[str, tuple[int, re.Pattern[str]]] = {}
+
+    def arm(self, readiness: Readiness, name: str, number: int, port: int) -> Waiting | None:
+        """Start the check for incarnation ``number`` of ``name``; returns what to cancel
+        if it is stopped first."""
+        ready = Ready(name, number)
+        loop = asyncio.get_running_loop()
+        if readiness.kind == "port":
+            return asyncio.create_task(self._port(port, ready))
+        if readiness.kind == "uptime":
+            return loop.call_later(self._start_seconds, self._post, ready)
+        if readiness.kind == "none":
+            return loop.call_soon(self._post, ready)
+        self._log_waiters[name] = (number, re.compile(readiness.pattern or "", re.MULTILINE))
+        return None
+
+    def disarm(self, name: str) -> None:
+        self._log_waiters.pop(name, None)
+
+    def saw_output(self, name: str, body: bytes) -> None:
+        """Lines from ``name``'s output (called from the output path: cheap when no
+        instance waits for a log line)."""
+        waiter = self._log_waiters.get(name)
+        if waiter is not None and waiter[1].search(body.decode(errors="replace")):
+            del self._log_waiters[name]
+            self._post(Ready(name, waiter[0]))
+
+    async def _port(self, port: int, ready: Ready) -> None:
+        await wait_for_port(port)
+        self._post(ready)

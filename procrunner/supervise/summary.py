@@ -1,0 +1,119 @@
+"""The summary at exit: per instance, its incarnations, restarts by cause, uptime and what
+its ended incarnations destroyed. Text for people, JSON (``--summary-json``) for CI; both are
+built from the supervisor's own records."""
+
+from __future__ import annotations
+
+import json
+import statistics
+from collections.abc import Mapping
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from procrunner.config.durations import format_duration
+from procrunner.config.units import format_bytes
+from procrunner.errors import ProcrunnerError
+from procrunner.router import RouterStats
+from procrunner.supervise.instance import Instance, restarts_by_cause
+
+_HEADINGS = ("instance", "incarnations", "restarts", "uptime", "files", "scratch", "memory")
+
+
+def summary_lines(
+    instances: Mapping[str, Instance], router: RouterStats | None = None
+) -> list[str]:
+    headings = _HEADINGS if router is None else (*_HEADINGS, "connections")
+    rows: list[tuple[str, ...]] = [headings]
+    for instance in instances.values():
+        restarts = restarts_by_cause(instance)
+        history = instance.history
+        rows.append(
+            (
+                instance.spec.name,
+                str(instance.count),
+                ", ".join(f"{cause} {n}" for cause, n in sorted(restarts.items())) or "0",
+                format_duration(sum(e.uptime for e in history)),
+                str(sum(e.scratch.files for e in history)),
+                format_bytes(sum(e.scratch.bytes for e in history)),
+                format_bytes(sum(e.memory.best for e in history if e.memory)),
+                *_connections(router, instance),
+            )
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(headings))]
+    lines = ["summary (files, scratch and memory: what ended incarnations destroyed):"]
+    lines += ["  " + "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
+              for row in rows]
+    for type_name, times in recoveries_by_type(instances).items():
+        lines.append(
+            f"recovery of {type_name} (crash, exit or chaos kill to the successor ready): "
+            f"median {format_duration(statistics.median(times))}, "
+            f"max {format_duration(max(times))} over {len(times)} restarts"
+        )
+    if router is not None:
+        total = sum(router.connections.values())
+        lines.append(
+            f"router: {total} connections; {router.retried} retried on another instance "
+            f"after a refused connect, {router.unrouted} closed with no instance to take them"
+        )
+    return lines
+
+
+def _connections(router: RouterStats | None, instance: Instance) -> tuple[str, ...]:
+    if router is None:
+        return ()
+    if instance.spec.type_name != router.type_name:
+        return ("-",)
+    return (str(router.connections[instance.spec.name]),)
+
+
+def recoveries_by_type(instances: Mapping[str, Instance]) -> dict[str, list[float]]:
+    found: dict[str, list[float]] = {}
+    for instance in instances.values():
+        if instance.recoveries:
+            found.setdefault(instance.spec.type_name, []).extend(instance.recoveries)
+    return found
+
+
+def summary_data(
+    instances: Mapping[str, Instance],
+    run_id: str,
+    app_root: Path,
+    status: int,
+    router: RouterStats | None = None,
+) -> dict[str, Any]:
+    data: list[dict[str, Any]] = []
+    for instance in instances.values():
+        incarnations = [{**asdict(e), "cause": e.cause.value} for e in instance.history]
+        data.append(
+            {
+                "name": instance.spec.name,
+                "type": instance.spec.type_name,
+                "port": instance.spec.port,
+                "state": instance.state.value,
+                "incarnations": incarnations,
+                "restarts": dict(restarts_by_cause(instance)),
+                "recoveries": instance.recoveries,
+                "connections": (
+                    router.connections[instance.spec.name]
+                    if router and instance.spec.type_name == router.type_name
+                    else None
+                ),
+                "destroyed": {
+                    "files": sum(e.scratch.files for e in instance.history),
+                    "bytes": sum(e.scratch.bytes for e in instance.history),
+                    "memory": sum(e.memory.best for e in instance.history if e.memory),
+                },
+            }
+        )
+    summary = {"run_id": run_id, "app_root": str(app_root), "exit_status": status}
+    if router is not None:
+        summary["router"] = {"retried": router.retried, "unrouted": router.unrouted}
+    return {**summary, "instances": data}
+
+
+def write_summary_json(path: Path, data: dict[str, Any]) -> None:
+    try:
+        path.write_text(json.dumps(data, indent=2) + "\n")
+    except OSError as exc:
+        raise ProcrunnerError(f"cannot write the summary: {exc.strerror}", str(path)) from exc
