@@ -129,35 +129,31 @@ def test_a_foreign_listener_on_the_port_does_not_make_the_instance_ready(
     assert verdicts[-1] is True
 
 
-def test_a_listener_deeper_in_the_tree_makes_the_instance_ready() -> None:
-    port = free_ports(1)
-    not_the_leader = f"{kid('serve')}; true"  # the shell stays: its child listens
+def probe_until_ready(readiness: Readiness, name: str, number: int, port: int) -> list[Ready]:
+    """Arm a port check, wait until it ends; what it posted."""
 
     async def scenario() -> list[Ready]:
         posted: list[Ready] = []
-        checks = ReadinessChecks(posted.append, start_seconds=1)
-        with spawned(["/bin/sh", "-c", not_the_leader], port, "web.2#4"):
-            probe = checks.arm(Readiness("port"), "web.2", 4, port)
-            assert isinstance(probe, asyncio.Task)
-            await asyncio.wait_for(probe, 10)
+        probe = ReadinessChecks(posted.append, start_seconds=1).arm(readiness, name, number, port)
+        assert isinstance(probe, asyncio.Task)
+        await asyncio.wait_for(probe, 10)
         return posted
 
-    assert asyncio.run(scenario()) == [Ready("web.2", 4)]
+    return asyncio.run(scenario())
+
+
+def test_a_listener_deeper_in_the_tree_makes_the_instance_ready() -> None:
+    port = free_ports(1)
+    not_the_leader = f"{kid('serve')}; true"  # the shell stays: its child listens
+    with spawned(["/bin/sh", "-c", not_the_leader], port, "web.2#4"):
+        assert probe_until_ready(Readiness("port"), "web.2", 4, port) == [Ready("web.2", 4)]
 
 
 def test_port_any_accepts_a_listener_outside_the_tree() -> None:
     port = free_ports(1)
-
-    async def scenario() -> list[Ready]:
-        posted: list[Ready] = []
-        checks = ReadinessChecks(posted.append, start_seconds=1)
-        with foreign_listener(port):
-            probe = checks.arm(Readiness("port", any_listener=True), "web.1", 1, port)
-            assert isinstance(probe, asyncio.Task)
-            await asyncio.wait_for(probe, 10)
-        return posted
-
-    assert asyncio.run(scenario()) == [Ready("web.1", 1)]
+    with foreign_listener(port):
+        posted = probe_until_ready(Readiness("port", any_listener=True), "web.1", 1, port)
+    assert posted == [Ready("web.1", 1)]
 
 
 def test_port_holder_names_the_pid_and_command_of_a_listener() -> None:
@@ -253,3 +249,12 @@ def test_a_foreign_listener_at_start_ends_the_run_naming_its_holder(app: App) ->
     assert status == 1
     assert len(re.findall(held, run.text())) == 1
     assert not re.search(r"web\.1#1 started", run.text())
+
+
+def test_a_wrong_port_readiness_names_the_spellings(app: App) -> None:
+    app.procfile(f"web: {kid('sleep')}\n")
+    app.write("procrunner.yml", "types:\n  web:\n    ready: {port: mine}\n")
+    checked = app.cli("check")
+    assert checked.returncode == 2
+    assert "procrunner.yml:3" in checked.stderr and "{port: any}" in checked.stderr
+    assert len(checked.stderr.strip().splitlines()) == 1
