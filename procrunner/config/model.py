@@ -166,8 +166,8 @@ TYPE_KEYS: tuple[TypeKey, ...] = (
     TypeKey("stop_timeout", "its wait between the stop signal and SIGKILL (default `timeout`)"),
     TypeKey("watch", "globs, relative to the app root, whose changes restart it (default: "
             "every file)"),
-    TypeKey("ready", "when it counts as running: `port`, `uptime`, `none` or `{log: REGEX}` "
-            "(default: `port` for web and the router's type, else `uptime`)"),
+    TypeKey("ready", "when it counts as running: `port`, `{port: any}`, `uptime`, `none` or "
+            "`{log: REGEX}` (default: `port` for web and the router's type, else `uptime`)"),
     TypeKey("tty", "`true`: its instances get a terminal (as `--tty`)"),
     TypeKey("depends_on", "types whose instances must all be running before it starts"),
     TypeKey("backing", "backing-service data paths, ignored by the audit and the watcher"),

@@ -21,6 +21,8 @@ def shown(value: object) -> str:
     if isinstance(value, tuple):
         return ",".join(shown(item) for item in value) or "-"
     if isinstance(value, Readiness):
+        if value.any_listener:
+            return "port: any"
         return f"log: {value.pattern}" if value.kind == "log" else value.kind
     return str(value)
 

@@ -27,6 +27,7 @@ class Readiness:
 
     kind: ReadyKind = "uptime"
     pattern: str | None = None  # a regular expression, searched in each output line
+    any_listener: bool = False  # port: a listener outside its tree will do (docker's proxy)
 
 
 @dataclass(frozen=True)

@@ -65,6 +65,8 @@ def _signal(raw: object, how: Convert) -> int:
 def _ready(raw: object, how: Convert) -> Readiness:
     if isinstance(raw, str) and raw in READY_WORDS:
         return Readiness(kind=raw)  # type: ignore[arg-type]  # checked just above
+    if raw == {"port": "any"}:
+        return Readiness(kind="port", any_listener=True)
     if isinstance(raw, dict) and list(raw) == ["log"] and isinstance(raw["log"], str):
         try:
             re.compile(raw["log"])
@@ -73,7 +75,7 @@ def _ready(raw: object, how: Convert) -> Readiness:
                 f"invalid regular expression {raw['log']!r}: {exc}", how.flag
             ) from None
         return Readiness(kind="log", pattern=raw["log"])
-    raise how.wrong("port, uptime, none or {log: REGEX}", raw)
+    raise how.wrong("port, {port: any}, uptime, none or {log: REGEX}", raw)
 
 
 _PARSERS: dict[str, Callable[[object, Convert], object]] = {

@@ -1,9 +1,11 @@
 """Readiness: when an incarnation counts as RUNNING, and its restart as recovered.
 
 ``port``: its PORT accepts a TCP connection (probed every 50 ms: the child gives no other
-sign that it listens); ``log``: a line of its output matches a pattern; ``uptime``: it has
-stayed up ``start_seconds``; ``none``: at once. Each check ends by posting ``Ready``; the
-supervisor drops it if that incarnation is no longer current.
+sign that it listens) and the listener is a process of its own tree, unless the type accepts
+any listener (``{port: any}``, for a proxy such as docker's); ``log``: a line of its output
+matches a pattern; ``uptime``: it has stayed up ``start_seconds``; ``none``: at once. Each
+check ends by posting ``Ready``; the supervisor drops it if that incarnation is no longer
+current.
 """
 
 from __future__ import annotations
@@ -15,8 +17,10 @@ from collections.abc import Callable
 
 from procrunner.config.settings import Readiness
 from procrunner.supervise.events import Ready
+from procrunner.supervise.ports import tree_listens
 
 PROBE_INTERVAL = 0.05
+FOREIGN_RECHECK_MAX = 1.0  # a foreign listener costs a process table scan at most this often
 Waiting = asyncio.Task[None] | asyncio.Handle
 
 
@@ -42,7 +46,7 @@ class ReadinessChecks:
         ready = Ready(name, number)
         loop = asyncio.get_running_loop()
         if readiness.kind == "port":
-            return asyncio.create_task(self._port(port, ready))
+            return asyncio.create_task(self._port(port, ready, readiness.any_listener))
         if readiness.kind == "uptime":
             return loop.call_later(self._start_seconds, self._post, ready)
         if readiness.kind == "none":
@@ -61,6 +65,15 @@ class ReadinessChecks:
             del self._log_waiters[name]
             self._post(Ready(name, waiter[0]))
 
-    async def _port(self, port: int, ready: Ready) -> None:
-        await wait_for_port(port)
-        self._post(ready)
+    async def _port(self, port: int, ready: Ready, any_listener: bool) -> None:
+        """Connect first (cheap); only once something answers, look for the listener in
+        the tree, off the event loop, and less often while a foreign program answers."""
+        label = f"{ready.instance}#{ready.number}"
+        recheck = PROBE_INTERVAL
+        while True:
+            await wait_for_port(port)
+            if any_listener or await asyncio.to_thread(tree_listens, label, port):
+                self._post(ready)
+                return
+            await asyncio.sleep(recheck)
+            recheck = min(recheck * 2, FOREIGN_RECHECK_MAX)
