@@ -13,7 +13,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from procrunner.config.procfile import quote, raise_first, read_text
+from procrunner.config.procfile import raise_first, read_text
+from procrunner.config.quoting import quote
 from procrunner.errors import ProcrunnerError
 
 if TYPE_CHECKING:
