@@ -64,9 +64,6 @@ class Sources:
         assert value is None or isinstance(value, kind), (name, value)
         return value
 
-    def given(self, name: str) -> bool:
-        return self.values[name].origin.source is not Source.DEFAULT
-
     def blame(self, name: str) -> contextlib.AbstractContextManager[None]:
         return blamed(self.values[name].origin, self.values[name].raw)
 
