@@ -178,20 +178,22 @@ def _run(args: argparse.Namespace) -> int:
     if not argv:
         raise ProcrunnerError("no command given", "procrunner run")
     from procrunner.config.app import load_environment, procfile_and_root
-    from procrunner.config.load import app_options, read_sources
-    from procrunner.config.procfile import load_procfile
+    from procrunner.config.formation import PORT_STEP
+    from procrunner.config.load import app_options, load_from, read_sources
 
     sources = read_sources(args, os.environ)
     _warn(sources.warnings)
     options = app_options(sources)
     procfile, root = procfile_and_root(options)
-    env, _ = load_environment(options, root, os.environ)
-    if len(argv) == 1 and procfile.is_file():
-        for index, kind in enumerate(load_procfile(procfile)):
+    if len(argv) == 1 and procfile.is_file():  # maybe a Procfile entry: load the app as check
+        app = load_from(sources, os.environ).app
+        env = dict(app.env)
+        for index, kind in enumerate(app.types):
             if kind.name == argv[0]:
                 argv = ["/bin/sh", "-c", kind.command]
-                port = options.port or int(env.get("PORT", "5000"))
-                env["PORT"] = str(port + 100 * index)
+                env["PORT"] = str(app.base_port + PORT_STEP * index)
+    else:
+        env, _ = load_environment(options, root, os.environ)
     try:
         os.execvpe(argv[0], argv, env)
     except FileNotFoundError:

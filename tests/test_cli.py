@@ -125,3 +125,19 @@ def test_version_and_help(app: App) -> None:
         result = app.cli(command, "--help")
         assert result.returncode == 0 and "usage: procrunner" in result.stdout
     assert app.cli().returncode == 2
+
+
+def test_run_a_procfile_entry_with_a_bad_port_in_env_is_one_line_as_check(app: App) -> None:
+    """Issue 16, bug 2: `run` read the base port itself, and PORT=abc ended in a traceback."""
+    app.procfile("web: echo web on $PORT\n")
+    app.write(".env", "PORT=abc\n")
+    line = one_error_line(app, "run", "web")
+    assert line == one_error_line(app, "check")
+    assert "PORT must be a whole number" in line and "abc" not in line
+
+
+def test_run_a_procfile_entry_takes_the_base_port_from_the_settings_file(app: App) -> None:
+    app.procfile("web: echo web on $PORT\nworker: echo worker on $PORT\n")
+    app.write("procrunner.yml", "port: 7000\n")
+    result = app.cli("run", "worker")
+    assert (result.returncode, result.stdout) == (0, "worker on 7100\n"), result.stderr

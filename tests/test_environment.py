@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from harness import App
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -342,3 +343,23 @@ def test_secret_in_a_value_never_reaches_an_error(
         parse_env_file(write(scratch, text))
     except ProcrunnerError as error:
         assert SECRET not in str(error)
+
+
+def test_an_env_value_too_large_for_exec_is_named_without_its_value(app: App) -> None:
+    """Over MAX_ARG_STRLEN every exec of a child would fail with E2BIG: say so before
+    anything starts, naming the file, line and variable, never the value."""
+    app.procfile("web: sleep 1\n")
+    app.write(".env", f"OK=1\nHUGE={'v' * (128 * 1024)}\n")
+    for command in ("check", "start"):
+        result = app.cli(command)
+        assert result.returncode == 2 and result.stdout == "", result
+        line = result.stderr.strip()
+        assert "\n" not in line and "Traceback" not in line
+        assert ".env:2: HUGE is too large" in line and "MAX_ARG_STRLEN" in line
+        assert "vvvv" not in line
+
+
+def test_an_env_value_just_under_the_exec_limit_is_accepted(tmp_path: Path) -> None:
+    value = "v" * (128 * 1024 - len("BIG=") - 1)
+    (tmp_path / ".env").write_text(f"BIG={value}\n")
+    assert parse_env_file(tmp_path / ".env") == {"BIG": value}

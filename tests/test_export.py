@@ -239,3 +239,57 @@ def test_importing_the_command_stays_light() -> None:
             "heavy &= set(sys.modules); "
             "assert not heavy, heavy")
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+
+SETTINGS_FILE = (
+    "restart: always\n"
+    "timeout: 10s\n"
+    "types:\n"
+    "  worker:\n"
+    "    stop_signal: INT\n"
+    "    stop_timeout: 30s\n"
+)
+# per target: the file of each type, and the lines the settings file must give web and worker
+FROM_THE_SETTINGS_FILE = {
+    "compose": (
+        {"web": "compose.yaml", "worker": "compose.yaml"},
+        {"web": ["restart: always", "stop_grace_period: 10s", "stop_signal: SIGTERM"],
+         "worker": ["restart: always", "stop_grace_period: 30s", "stop_signal: SIGINT"]},
+    ),
+    "systemd": (
+        {"web": "my-shop-web@.service", "worker": "my-shop-worker@.service"},
+        {"web": ["Restart=always", "TimeoutStopSec=10s", "KillSignal=SIGTERM"],
+         "worker": ["Restart=always", "TimeoutStopSec=30s", "KillSignal=SIGINT"]},
+    ),
+    "kubernetes": (
+        {"web": "web.yaml", "worker": "worker.yaml"},
+        {"web": ["restartPolicy: Always", "terminationGracePeriodSeconds: 10"],
+         "worker": ["restartPolicy: Always", "terminationGracePeriodSeconds: 30"]},
+    ),
+}
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_export_reads_restart_timeout_and_per_type_stop_settings_from_procrunner_yml(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], fmt: str
+) -> None:
+    """Issue 16, bug 1: export wrote a 5s grace period and SIGTERM and warned about stop-all,
+    whatever procrunner.yml said, for it read only its own flags."""
+    root = tmp_path / "My_Shop"
+    root.mkdir()
+    (root / "Procfile").write_text("web: gunicorn app\nworker: python worker.py\n")
+    (root / "procrunner.yml").write_text(SETTINGS_FILE)
+    outdir = tmp_path / "out"
+    image = [] if fmt == "systemd" else ["--image", "shop:1"]
+    status, _, err = run_export(capsys, ["export", fmt, str(outdir), "-d", str(root), *image])
+    assert status == 0, err
+    files, expected = FROM_THE_SETTINGS_FILE[fmt]
+    for kind in ("web", "worker"):
+        text = (outdir / files[kind]).read_text()
+        if fmt == "compose":  # one file: the part of this service
+            text = text.split(f"  {kind}:\n", 1)[1].split("\n  w", 1)[0]
+        lines = [line.strip() for line in text.splitlines()]
+        assert all(line in lines for line in expected[kind]), (kind, text)
+    assert "stop-all" not in err
+    assert ("stop signal (worker=SIGINT)" in err) is (fmt == "kubernetes")

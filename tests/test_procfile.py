@@ -9,7 +9,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from procrunner.config.procfile import ProcessType, load_procfile, parse_procfile, quote
+from procrunner.config.procfile import ProcessType, load_procfile, parse_procfile
+from procrunner.config.quoting import quote
 from procrunner.errors import ProcrunnerError
 
 PROPERTY = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -97,16 +98,19 @@ def test_long_malformed_line_is_truncated() -> None:
     with pytest.raises(ProcrunnerError) as info:
         parse_procfile("x" * 5000, "Procfile")
     assert len(info.value.message) < 200
-    assert "..." in info.value.message
+    assert "…' (5000 characters)" in info.value.message
 
 
 @pytest.mark.parametrize("text", ["", "a", "x" * 79, "x" * 80, "x" * 81, "\x00" * 100, "é" * 300])
 def test_quote_is_short_and_one_line(text: str) -> None:
     shown = quote(text)
-    assert len(shown) <= 80
+    value, _, count = shown.partition(" (")
+    assert len(value) <= 82  # 80 characters of the value, and its quotes
     assert "\n" not in shown
-    if len(repr(text)) <= 80:
+    if len(repr(text)) <= 82:
         assert shown == repr(text)
+    else:
+        assert value.endswith("…'") and count == f"{len(text)} characters)"
 
 
 def test_process_type_is_frozen() -> None:

@@ -6,23 +6,19 @@ import signal
 
 import pytest
 
-from procrunner.errors import ProcrunnerError
-from procrunner.supervise.chaos import ChaosPlanner, ChaosSpec, parse_chaos
-from procrunner.supervise.restart import (
+from procrunner.config.chaos_spec import ChaosSpec, parse_chaos
+from procrunner.config.restart_rules import (
     Backoff,
-    Fatal,
     GiveUp,
     Policy,
-    Restart,
     RestartRules,
-    Stay,
-    StopAll,
-    backoff_delay,
-    decide,
     parse_backoff,
     parse_give_up,
     parse_policies,
 )
+from procrunner.errors import ProcrunnerError
+from procrunner.supervise.chaos import ChaosPlanner
+from procrunner.supervise.restart import Fatal, Restart, Stay, StopAll, backoff_delay, decide
 from procrunner.supervise.states import Cause
 
 RULES = RestartRules()

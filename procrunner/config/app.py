@@ -17,7 +17,8 @@ from procrunner.config.formation import (
     plan_instances,
     select_types,
 )
-from procrunner.config.procfile import ProcessType, load_procfile, quote
+from procrunner.config.procfile import ProcessType, load_procfile
+from procrunner.config.quoting import quote
 from procrunner.config.settings import AppOptions
 from procrunner.errors import ProcrunnerError
 from procrunner.markers import INCARNATION_MARKER, RUN_MARKER, incarnation_marker

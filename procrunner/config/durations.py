@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import re
 
-from procrunner.config.procfile import quote
+from procrunner.config.quoting import quote
 from procrunner.errors import ProcrunnerError
 
 __all__ = ["format_duration", "parse_duration"]

@@ -13,7 +13,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from procrunner.config.procfile import quote, raise_first, read_text
+from procrunner.config.procfile import raise_first, read_text
+from procrunner.config.quoting import quote
 from procrunner.errors import ProcrunnerError
 
 if TYPE_CHECKING:
@@ -32,6 +33,9 @@ Precedence = Literal["file", "os"]
 
 DEFAULT_PORT = 5000
 MAX_PORT = 65535
+# The kernel's limit on one argv or environment string, its NUL included (MAX_ARG_STRLEN,
+# 32 pages): a longer KEY=VALUE makes every exec of a child fail with E2BIG.
+MAX_ARG_STRLEN = 32 * 4096
 
 _KEY_AT_START = re.compile(r"\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_.-]*)([^\S\r\n]*=)?")
 # A word alone on a line may be a pasted secret (say the second line of an unquoted value),
@@ -79,6 +83,10 @@ def _problem(binding: Binding) -> str | None:
         )
     if "\x00" in binding.value:
         return f"the value of {key} contains a NUL character"
+    size = len(f"{key}={binding.value}".encode(errors="surrogateescape")) + 1
+    if size > MAX_ARG_STRLEN:
+        return (f"{key} is too large to pass to a process: {size} bytes with its name, over "
+                f"the kernel's {MAX_ARG_STRLEN // 1024} KiB limit (MAX_ARG_STRLEN)")
     return None
 
 

@@ -11,7 +11,8 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from procrunner.config.procfile import ProcessType, quote, raise_first
+from procrunner.config.procfile import ProcessType, raise_first
+from procrunner.config.quoting import quote
 from procrunner.errors import ProcrunnerError
 
 __all__ = [
@@ -52,12 +53,12 @@ def _parse_count(name: str, text: str) -> tuple[int | None, str | None]:
     """Return ``(count, None)`` or ``(None, problem)``."""
     if not _DIGITS.fullmatch(text):
         return None, (
-            f"count {quote(text)} for {name!r} is not a whole number; expected e.g. {name}=2"
+            f"count {quote(text)} for {quote(name)} is not a whole number; expected e.g. {name}=2"
         )
     # Checked on the digits first: int() refuses strings of more than 4300 digits.
     significant = text.lstrip("0")
     if len(significant) > len(str(MAX_COUNT)) or int(text) > MAX_COUNT:
-        return None, f"count {quote(text)} for {name!r} is above the maximum {MAX_COUNT}"
+        return None, f"count {quote(text)} for {quote(name)} is above the maximum {MAX_COUNT}"
     return int(text), None
 
 
@@ -97,7 +98,7 @@ def parse_formation(
             )
             continue
         if name in seen:
-            problems.append((f"{name!r} is given more than once", None))
+            problems.append((f"{quote(name)} is given more than once", None))
             continue
         seen.add(name)
         count, problem = _parse_count(name, count_text)
@@ -147,7 +148,7 @@ def plan_instances(
         count = counts.get(process_type.name, 0)
         if count < 0:
             raise ProcrunnerError(
-                f"count {count} for {process_type.name!r} is negative", source="formation"
+                f"count {count} for {quote(process_type.name)} is negative", source="formation"
             )
         instances += [make(process_type.name, number) for number in range(1, count + 1)]
     return tuple(instances)

@@ -1,5 +1,8 @@
 """Settings from every source, merged by precedence and built into the frozen
-``StartSettings`` (imported by ``start``, ``check``, ``run`` and ``config`` only).
+``StartSettings``: the one loader of ``start``, ``check``, ``run``, ``config`` and ``export``.
+
+A declared field takes its setting's value (``declare.setting``); a built field
+(``declare.built``) is made by its builder in ``BUILDERS``, from its settings and the app.
 
 Precedence: command line > ``PROCRUNNER_<NAME>`` > ``procrunner.yml`` > ``.foreman`` >
 defaults. The base port goes on down the chain: ``PORT`` from the env files or the
@@ -10,25 +13,26 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import itertools
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TypeVar, cast
+from typing import Any, TypeVar
 
 from procrunner.config.app import App, load_app
-from procrunner.config.model import BY_FLAG, SETTINGS
-from procrunner.config.settings import (
-    AppOptions,
-    EnvPrecedence,
-    OutputFormat,
-    RouterOptions,
-    RunOptions,
-    StartSettings,
-    Style,
-    TimestampFormat,
+from procrunner.config.chaos_spec import parse_chaos
+from procrunner.config.declare import BUILT_KEY, SECTION_KEY, Setting
+from procrunner.config.model import BY_FLAG, SETTINGS, SOCKET_VARIABLE
+from procrunner.config.quoting import quote
+from procrunner.config.restart_rules import (
+    RestartRules,
+    parse_backoff,
+    parse_give_up,
+    parse_policies,
 )
+from procrunner.config.settings import AppOptions, RouterOptions, RunOptions, StartSettings
 from procrunner.config.sources import (
     FileLayer,
     Value,
@@ -41,10 +45,7 @@ from procrunner.config.sources import (
 )
 from procrunner.config.types import TypesResult, type_settings
 from procrunner.config.values import DEFAULT, Source, blamed
-from procrunner.control.socketpath import SOCKET_VARIABLE
 from procrunner.errors import ProcrunnerError
-from procrunner.supervise.chaos import parse_chaos
-from procrunner.supervise.restart import RestartRules, parse_backoff, parse_give_up, parse_policies
 
 T = TypeVar("T")
 
@@ -62,9 +63,6 @@ class Sources:
         value = self.values[name].value
         assert value is None or isinstance(value, kind), (name, value)
         return value
-
-    def given(self, name: str) -> bool:
-        return self.values[name].origin.source is not Source.DEFAULT
 
     def blame(self, name: str) -> contextlib.AbstractContextManager[None]:
         return blamed(self.values[name].origin, self.values[name].raw)
@@ -97,28 +95,21 @@ def read_sources(args: argparse.Namespace, os_env: Mapping[str, str]) -> Sources
 
 
 def app_options(sources: Sources, types: tuple[str, ...] = ()) -> AppOptions:
-    router_type = sources.get("router_type", str)
-    router_port = sources.get("router_port", int)
-    router = None
-    if sources.get("router", bool) or router_type or router_port:
-        router = RouterOptions(router_type or "web", router_port)
-    return AppOptions(
-        procfile=sources.get("procfile", Path),
-        root=sources.get("root", Path),
-        env_files=sources.get("env", tuple),
-        formation=sources.get("formation", str),
-        port=sources.get("port", int),
-        env_precedence=cast(EnvPrecedence, sources.get("env_precedence", str)),
-        types=types,
-        router=router,
-    )
+    """Where the app is and how to read it, from every source."""
+    return _fill(AppOptions, "app.", _Context(sources, {}), types=types)
 
 
 def load(args: argparse.Namespace, os_env: Mapping[str, str]) -> Loaded:
     """Every source read and checked, the app loaded, the settings frozen."""
-    sources = read_sources(args, os_env)
+    return load_from(read_sources(args, os_env), os_env, tuple(getattr(args, "types", ())))
+
+
+def load_from(sources: Sources, os_env: Mapping[str, str], only: tuple[str, ...] = ()
+              ) -> Loaded:
+    """The app loaded and the settings frozen, from sources already read; ``only``: the
+    process types named on start's command line."""
     try:
-        app = load_app(app_options(sources, tuple(getattr(args, "types", ()))), os_env)
+        app = load_app(app_options(sources, only), os_env)
     except ProcrunnerError as error:  # a formation or router value: blame its real source
         setting = BY_FLAG.get(error.source or "")
         if setting is None:
@@ -131,20 +122,71 @@ def load(args: argparse.Namespace, os_env: Mapping[str, str]) -> Loaded:
         _check_type_names(sources.get("tty", tuple) or (), names)
     types = type_settings(sources.file, names, sources.values["tty"],
                           sources.values["restart"], rules, sources.folder)
-    settings = StartSettings(
-        app=app.options,
-        run=_run_options(sources, app, replace(rules, per_type=types.policies), types),
-        style=_style(sources, os_env),
-        scratch_root=_absolute(sources.get("scratch_root", Path)),
-        keep_scratch=bool(sources.get("keep_scratch", bool)),
-        audit=bool(sources.get("audit", bool)),
-        audit_ignore=_ignored(sources, types),
-        summary_json=_absolute(sources.get("summary_json", Path)),
-        socket=_socket(sources, os_env),
-        log_dir=_absolute(sources.get("log_dir", Path)),
-        dashboard=bool(sources.get("dashboard", bool)),
-    )
-    return Loaded(sources, app, settings, types)
+    context = _Context(sources, os_env, app, rules, types)
+    return Loaded(sources, app, _fill(StartSettings, "", context, app=app.options), types)
+
+
+@dataclass(frozen=True)
+class _Context:
+    """What builders build from: the sources, and once it is loaded, the app."""
+
+    sources: Sources
+    os_env: Mapping[str, str]
+    loaded_app: App | None = None
+    rules: RestartRules = dataclasses.field(default_factory=RestartRules)
+    types: TypesResult | None = None
+
+    @property
+    def app(self) -> App:
+        assert self.loaded_app is not None, "built before the app was loaded"
+        return self.loaded_app
+
+    @property
+    def type_names(self) -> list[str]:
+        return [kind.name for kind in self.app.types]
+
+    @property
+    def per_type(self) -> TypesResult:
+        assert self.types is not None, "built before the types were read"
+        return self.types
+
+
+_BY_FIELD = {setting.field: setting for setting in SETTINGS}
+
+
+def _fill(cls: type[T], prefix: str, context: _Context, **given: object) -> T:
+    """``cls`` made from its declared fields; ``given`` fields are already made."""
+    values: dict[str, Any] = dict(given)
+    for item in dataclasses.fields(cls):  # type: ignore[arg-type]  # cls is a dataclass
+        path = prefix + item.name
+        section = item.metadata.get(SECTION_KEY)
+        if item.name in given:
+            continue
+        if section is not None:
+            values[item.name] = _fill(section, f"{path}.", context)
+        elif item.metadata.get(BUILT_KEY):
+            values[item.name] = BUILDERS[path](context)
+        elif path in _BY_FIELD:
+            values[item.name] = _value(_BY_FIELD[path], context)
+    return cls(**values)
+
+
+def _value(setting: Setting, context: _Context) -> object:
+    value = context.sources.values[setting.name].value
+    if setting.kind == "auto-bool" and value is None:
+        return sys.stdout.isatty() and not context.os_env.get("NO_COLOR")
+    if setting.absolute and isinstance(value, Path):
+        return value.absolute()
+    return value
+
+
+def _router(context: _Context) -> RouterOptions | None:
+    sources = context.sources
+    router_type = sources.get("router_type", str)
+    router_port = sources.get("router_port", int)
+    if sources.get("router", bool) or router_type or router_port:
+        return RouterOptions(router_type or "web", router_port)
+    return None
 
 
 def _restart_rules(sources: Sources, names: list[str]) -> RestartRules:
@@ -159,66 +201,60 @@ def _restart_rules(sources: Sources, names: list[str]) -> RestartRules:
     return rules
 
 
-def _run_options(sources: Sources, app: App, rules: RestartRules, types: TypesResult
-                 ) -> RunOptions:
-    names = [kind.name for kind in app.types]
-    chaos = None
-    chaos_spec = sources.get("chaos", str)
-    if chaos_spec is not None:
-        with sources.blame("chaos"):
-            chaos = parse_chaos(chaos_spec, names)
-    port_ready = RunOptions.port_ready_types
-    if app.options.router is not None:
-        port_ready |= {app.options.router.type_name}
-    return RunOptions(
-        stop_timeout=sources.get("timeout", float) or 0.0,
-        run_for=sources.get("run_for", float),
-        restart=rules,
-        chaos=chaos,
-        port_ready_types=port_ready,
-        types=types.settings,
-        watch=bool(sources.get("watch", bool)),
-    )
+def _chaos(context: _Context) -> object:
+    spec = context.sources.get("chaos", str)
+    if spec is None:
+        return None
+    with context.sources.blame("chaos"):
+        return parse_chaos(spec, context.type_names)
 
 
-def _style(sources: Sources, os_env: Mapping[str, str]) -> Style:
-    color = sources.get("color", bool)
-    if color is None:
-        color = sys.stdout.isatty() and not os_env.get("NO_COLOR")
-    timestamp = sources.get("timestamp", str)
-    return Style(
-        timestamps=timestamp != "none",
-        prefix=bool(sources.get("prefix", bool)),
-        color=color,
-        merge_stderr=bool(sources.get("merge_stderr", bool)),
-        output=cast(OutputFormat, sources.get("output", str)),
-        timestamp_format=cast(TimestampFormat, "local" if timestamp == "none" else timestamp),
-    )
+def _port_ready_types(context: _Context) -> frozenset[str]:
+    router = context.app.options.router
+    return RunOptions.port_ready_types | ({router.type_name} if router is not None else set())
+
+
+def _timestamp(context: _Context) -> str:
+    """``none`` is no time stamps, in the local format should they be turned back on."""
+    chosen = context.sources.get("timestamp", str)
+    return "local" if chosen in (None, "none") else chosen
 
 
 def _check_type_names(chosen: tuple[str, ...], names: list[str]) -> None:
     unknown = sorted(set(chosen) - set(names))
     if unknown:
         known = ", ".join(names)
-        raise ProcrunnerError(f"unknown process type {unknown[0]!r}; known types: {known}", "--tty")
+        raise ProcrunnerError(
+            f"unknown process type {quote(unknown[0])}; known types: {known}", "--tty")
 
 
-def _ignored(sources: Sources, types: TypesResult) -> tuple[Path, ...]:
+def _ignored(context: _Context) -> tuple[Path, ...]:
     """``audit_ignore`` and every type's ``backing`` paths, each once."""
-    given: tuple[Path, ...] = sources.get("audit_ignore", tuple) or ()
-    backing = itertools.chain.from_iterable(kind.backing for kind in types.settings.values())
+    given: tuple[Path, ...] = context.sources.get("audit_ignore", tuple) or ()
+    settings = context.per_type.settings.values()
+    backing = itertools.chain.from_iterable(kind.backing for kind in settings)
     return tuple(dict.fromkeys([*given, *backing]))
 
 
-def _socket(sources: Sources, os_env: Mapping[str, str]) -> Path | None:
+def _socket(context: _Context) -> Path | None:
     """``--socket``, else ``PROCRUNNER_SOCKET`` (the clients' variable, which socketpath
     reads), else procrunner.yml's ``socket``."""
-    value = sources.values["socket"]
-    if value.origin.source < Source.ENVIRONMENT and os_env.get(SOCKET_VARIABLE):
+    value = context.sources.values["socket"]
+    if value.origin.source < Source.ENVIRONMENT and context.os_env.get(SOCKET_VARIABLE):
         return None
-    return _absolute(sources.get("socket", Path))
-
-
-def _absolute(path: Path | None) -> Path | None:
+    path = context.sources.get("socket", Path)
     return path.absolute() if path is not None else None
 
+
+# The builder of each built field, by its path in StartSettings.
+BUILDERS: dict[str, Callable[[_Context], object]] = {
+    "app.router": _router,
+    "run.restart": lambda context: replace(context.rules, per_type=context.per_type.policies),
+    "run.chaos": _chaos,
+    "run.port_ready_types": _port_ready_types,
+    "run.types": lambda context: context.per_type.settings,
+    "style.timestamps": lambda context: context.sources.get("timestamp", str) != "none",
+    "style.timestamp_format": _timestamp,
+    "audit_ignore": _ignored,
+    "socket": _socket,
+}

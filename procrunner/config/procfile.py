@@ -1,4 +1,5 @@
-"""Procfile parsing: text in, a tuple of frozen ``ProcessType`` out.
+"""Procfile parsing: text in, a tuple of frozen ``ProcessType`` out; and how an entry's command
+becomes what ``/bin/sh -c`` runs (``shell_command``), for ``start``, ``run`` and ``export``.
 
 The rules are foreman's (``name: command``, names ``[A-Za-z0-9_-]+``, ``#`` comments and blank
 lines skipped), except that a line that does not match is an error instead of being skipped.
@@ -13,21 +14,31 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from procrunner.config.quoting import quote
 from procrunner.errors import ProcrunnerError
 
 __all__ = [
     "ProcessType",
     "load_procfile",
     "parse_procfile",
-    "quote",
     "raise_first",
     "read_text",
+    "shell_command",
 ]
 
+# shell_command: what keeps a command from being run with exec
+_CONTROL = re.compile(r"[;&|<>()`\n]")
+# Reserved words, and builtins that exist only inside the shell: exec cannot run them.
+_NOT_EXECABLE = frozenset(
+    """
+    if then else elif fi do done case esac while until for in { } ! [[ ]] function select time
+    exec exit return break continue cd export unset set readonly local source . : eval trap wait
+    read shift alias unalias ulimit umask times getopts hash jobs fg bg type command
+    """.split()  # noqa: SIM905  (a list of words reads better as words)
+)
 _LINE = re.compile(r"([A-Za-z0-9_-]+):(.*)", re.ASCII | re.DOTALL)
 # Only ASCII whitespace is stripped, so a command keeps any Unicode space it really ends with.
 _WHITESPACE = " \t\r\n\f\v"
-_QUOTE_LIMIT = 80
 
 
 @dataclass(frozen=True)
@@ -37,17 +48,6 @@ class ProcessType:
     name: str
     command: str
     line: int
-
-
-def quote(text: str, limit: int = _QUOTE_LIMIT) -> str:
-    """``repr(text)``, cut to about ``limit`` characters; always a single line."""
-    shown = repr(text)
-    if len(shown) <= limit:
-        return shown
-    keep = min(len(text), limit)
-    while keep > 0 and len(repr(text[:keep])) > limit - 3:
-        keep -= 1
-    return repr(text[:keep]) + "..."
 
 
 def raise_first(problems: Sequence[tuple[str, int | None]], source: str | None) -> None:
@@ -109,13 +109,13 @@ def parse_procfile(text: str, source: str) -> tuple[ProcessType, ...]:
         name = match.group(1)
         command = match.group(2).strip(_WHITESPACE)
         if not command:
-            problems.append((f"process type {name!r} has an empty command", number))
+            problems.append((f"process type {quote(name)} has an empty command", number))
         elif "\x00" in command:
-            problems.append((f"command of {name!r} contains a NUL character", number))
+            problems.append((f"command of {quote(name)} contains a NUL character", number))
         elif name in first_line:
             problems.append(
                 (
-                    f"duplicate process type {name!r}: defined on lines "
+                    f"duplicate process type {quote(name)}: defined on lines "
                     f"{first_line[name]} and {number}",
                     number,
                 )
@@ -134,3 +134,13 @@ def parse_procfile(text: str, source: str) -> tuple[ProcessType, ...]:
 def load_procfile(path: Path) -> tuple[ProcessType, ...]:
     """Read and parse the Procfile at ``path``."""
     return parse_procfile(read_text(path), str(path))
+
+
+def shell_command(command: str) -> str:
+    """``exec COMMAND`` for a simple command, so the shell does not stay as a middleman
+    between procrunner's signals and the program (as foreman does); the command as it is
+    otherwise (lists, pipes, redirections, compound commands, leading assignments)."""
+    words = command.split()
+    if not words or _CONTROL.search(command) or words[0] in _NOT_EXECABLE or "=" in words[0]:
+        return command
+    return f"exec {command}"

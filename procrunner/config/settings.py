@@ -1,17 +1,37 @@
 """The validated, frozen settings of one command, built once at load time; the rest of the
-program reads only these."""
+program reads only these.
+
+Each setting is declared here, once, on the field it fills (see ``declare``): its flags,
+``PROCRUNNER_<NAME>`` variable, ``procrunner.yml`` key, kind, default and meaning. The
+argument parser, the loader, ``procrunner config`` and the README's settings reference all
+read these declarations (``model``).
+"""
 
 from __future__ import annotations
 
 import signal
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
 from typing import Literal
 
-from procrunner.supervise.chaos import ChaosSpec
-from procrunner.supervise.restart import RestartRules
+from procrunner.config.chaos_spec import ChaosSpec
+from procrunner.config.declare import (
+    APP_COMMANDS,
+    EXPORTED_COMMANDS,
+    FORMATION_COMMANDS,
+    ROUTER_COMMANDS,
+    built,
+    declare,
+    negatable,
+    section,
+    setting,
+    switch,
+    takes,
+    type_key,
+)
+from procrunner.config.restart_rules import Policy, RestartRules
 
 EnvPrecedence = Literal["file", "os"]
 OutputFormat = Literal["text", "json"]
@@ -32,15 +52,27 @@ class Readiness:
 
 @dataclass(frozen=True)
 class TypeSettings:
-    """Settings of one process type (``types:`` in procrunner.yml, and --tty)."""
+    """Settings of one process type: the keys of ``types: {NAME: {...}}`` in procrunner.yml
+    (and ``--tty``, ``--restart`` for the formation-wide ones)."""
 
-    stop_signal: int = signal.SIGTERM
-    stop_timeout: float | None = None  # None: the formation's --timeout
-    ready: Readiness | None = None  # None: port for web and the router's type, else uptime
-    tty: bool = False
-    depends_on: tuple[str, ...] = ()  # start only once every instance of these is RUNNING
-    watch: tuple[str, ...] = ()  # globs, relative to the app root; empty: every file
-    backing: tuple[Path, ...] = ()  # backing-service data: ignored by --audit and --watch
+    restart: Policy | None = type_key(
+        "policy", "this type's restart policy (beats `restart` from the same source)")
+    stop_signal: int = type_key(
+        "signal", "the signal that asks it to stop: a name (`INT`, `SIGQUIT`) or number "
+        "(default `TERM`)", signal.SIGTERM)
+    stop_timeout: float | None = type_key(  # None: the formation's --timeout
+        "duration", "its wait between the stop signal and SIGKILL (default `timeout`)")
+    watch: tuple[str, ...] = type_key(  # empty: every file
+        "words", "globs, relative to the app root, whose changes restart it (default: every "
+        "file)", ())
+    ready: Readiness | None = type_key(  # None: port for web and the router's type, else uptime
+        "ready", "when it counts as running: `port`, `{port: any}`, `uptime`, `none` or "
+        "`{log: REGEX}` (default: `port` for web and the router's type, else `uptime`)")
+    tty: bool = type_key("bool", "`true`: its instances get a terminal (as `--tty`)", False)
+    depends_on: tuple[str, ...] = type_key(  # start only once every instance of these is RUNNING
+        "types", "types whose instances must all be running before it starts", ())
+    backing: tuple[Path, ...] = type_key(  # ignored by --audit and --watch
+        "paths", "backing-service data paths, ignored by the audit and the watcher", ())
 
 
 DEFAULT_TYPE = TypeSettings()
@@ -50,27 +82,64 @@ DEFAULT_TYPE = TypeSettings()
 class Style:
     """How output lines look."""
 
-    timestamps: bool = True
-    prefix: bool = True
-    color: bool = False
-    merge_stderr: bool = False
-    output: OutputFormat = "text"
-    timestamp_format: TimestampFormat = "local"
+    timestamps: bool = built(value=True)  # false: --no-timestamp
+    color: bool = setting(
+        "auto-bool", "colour the prefixes (`auto`: when stdout is a terminal and `NO_COLOR` is "
+        "unset)", negatable("--color"), value=False, default="auto")
+    timestamp_format: TimestampFormat = built(declare(
+        "choice", "the time in prefixes: local `HH:MM:SS`, ISO 8601, seconds since the start, "
+        "or none (`--no-timestamp`)",
+        takes("--timestamp", metavar="FORMAT"), switch("--no-timestamp", const="none"),
+        name="timestamp", default="local", choices=("local", "iso", "relative", "none"),
+    ), value="local")
+    prefix: bool = setting(
+        "bool", "prefix each output line with time and instance name (`--no-prefix`: bare "
+        "lines)", switch("--no-prefix", const=False), value=True, default=True)
+    merge_stderr: bool = setting(
+        "bool", "show stderr lines like stdout lines", switch("--merge-stderr"), value=False,
+        default=False)
+    output: OutputFormat = setting(
+        "choice", "`text` lines, or one JSON object per line",
+        takes("--output", metavar="FORMAT"), value="text", default="text",
+        choices=("text", "json"))
 
 
 @dataclass(frozen=True)
 class RunOptions:
     """How the supervisor runs and stops the formation."""
 
-    stop_timeout: float = 5.0
-    run_for: float | None = None
+    stop_timeout: float = setting(
+        "duration", "how long to wait after SIGTERM before SIGKILL",
+        takes("-t", "--timeout", metavar="DURATION"), name="timeout", value=5.0, default="5s",
+        commands=EXPORTED_COMMANDS)
+    run_for: float | None = setting(
+        "duration", "stop the formation gracefully after this long",
+        takes("--run-for", metavar="DURATION"))
     start_seconds: float = 1.0
     memory_interval: float = 5.0
-    restart: RestartRules = field(default_factory=RestartRules)
-    chaos: ChaosSpec | None = None
-    port_ready_types: frozenset[str] = frozenset({"web"})
-    types: Mapping[str, TypeSettings] = field(default_factory=lambda: MappingProxyType({}))
-    watch: bool = False
+    restart: RestartRules = built(
+        declare("spec", "when an instance exits on its own: `stop-all`, `never`, `on-failure` "
+                "or `always`; per type: `web=always,worker=on-failure`",
+                takes("--restart", metavar="POLICY"), name="restart", default="stop-all",
+                commands=EXPORTED_COMMANDS),
+        declare("spec", "restart backoff (any subset)", takes("--backoff", metavar="SPEC"),
+                name="backoff", default="first=0.5s,max=30s,reset=10s"),
+        declare("spec", "mark an instance fatal after N crashes within DURATION, e.g. `5/60s` "
+                "(default: never give up)", takes("--give-up", metavar="N/DURATION"),
+                name="give_up"),
+        factory=RestartRules)
+    chaos: ChaosSpec | None = built(declare(
+        "spec", "kill running instances on a schedule: `every=10s` or `rate=6/min`, `types=`, "
+        "`signal=`, `seed=`, `after=`, `max=`", takes("--chaos", metavar="SPEC"),
+        name="chaos", commands=EXPORTED_COMMANDS))
+    port_ready_types: frozenset[str] = built(value=frozenset({"web"}))
+    watch: bool = setting(
+        "bool", "restart the types whose files change (per-type globs: `types.NAME.watch`)",
+        switch("--watch"), value=False, default=False)
+    types: Mapping[str, TypeSettings] = built(declare(
+        "types", "types whose instances get a terminal (`procrunner connect`)",
+        takes("--tty", metavar="TYPES"), name="tty",
+    ), factory=lambda: MappingProxyType({}))
     watch_debounce: float = 0.3
 
     def for_type(self, type_name: str) -> TypeSettings:
@@ -102,30 +171,71 @@ class RouterOptions:
 
 @dataclass(frozen=True)
 class AppOptions:
-    """Where the app is and how to read it: shared by start, check and run."""
+    """Where the app is and how to read it: shared by every command that loads the app."""
 
-    procfile: Path | None = None
-    root: Path | None = None
-    env_files: tuple[Path, ...] | None = None
-    formation: str | None = None
-    port: int | None = None
-    env_precedence: EnvPrecedence = "file"
-    types: tuple[str, ...] = ()
-    router: RouterOptions | None = None
+    procfile: Path | None = setting(
+        "path", "the Procfile (default `ROOT/Procfile`, else `./Procfile`)",
+        takes("-f", "--procfile", metavar="FILE"), commands=APP_COMMANDS)
+    root: Path | None = setting(
+        "path", "the app root: children run there; `.env`, `procrunner.yml` and `.foreman` are "
+        "read there (default: the Procfile's folder)", takes("-d", "--root", metavar="DIR"),
+        commands=APP_COMMANDS)
+    env_files: tuple[Path, ...] | None = setting(
+        "paths", "env files, instead of `ROOT/.env`; later files win",
+        takes("-e", "--env", metavar="FILES"), name="env", commands=APP_COMMANDS)
+    env_precedence: EnvPrecedence = setting(
+        "choice", "which wins when a variable is both in an env file and in procrunner's "
+        "environment", takes("--env-precedence", metavar="WHICH"), value="file",
+        default="file", commands=APP_COMMANDS, choices=("file", "os"))
+    port: int | None = setting(
+        "port", "the base port (default: `PORT` from the env files or the environment, else "
+        "5000)", takes("-p", "--port", metavar="N"), commands=APP_COMMANDS)
+    formation: str | None = setting(
+        "spec", "instances per type: `web=2,worker=1`, `all=2`; types not named get 0",
+        takes("-m", "-c", "--formation", "--concurrency", metavar="SPEC"), default="all=1",
+        commands=FORMATION_COMMANDS)
+    router: RouterOptions | None = built(
+        declare("bool", "one port in front of the web instances; each connection goes to a "
+                "random ready one", switch("--router"), name="router", default=False,
+                commands=ROUTER_COMMANDS, has_variable=False),
+        declare("text", "the process type behind the router (default `web`; implies router)",
+                takes("--router-type", metavar="TYPE"), name="router_type",
+                commands=ROUTER_COMMANDS),
+        declare("port", "the router's port (default: the type's first port, its instances move "
+                "up by one; implies router)", takes("--router-port", metavar="N"),
+                name="router_port", commands=ROUTER_COMMANDS))
+    types: tuple[str, ...] = ()  # start's TYPE arguments: run only these
 
 
 @dataclass(frozen=True)
 class StartSettings:
     """Everything ``procrunner start`` was told, from every source, checked and frozen."""
 
-    app: AppOptions = field(default_factory=AppOptions)
-    run: RunOptions = field(default_factory=RunOptions)
-    style: Style = field(default_factory=Style)
-    scratch_root: Path | None = None
-    keep_scratch: bool = False
-    audit: bool = False
-    audit_ignore: tuple[Path, ...] = ()
-    summary_json: Path | None = None
-    socket: Path | None = None
-    dashboard: bool = False  # --dashboard: serve the live page alongside
-    log_dir: Path | None = None
+    app: AppOptions = section(AppOptions)
+    run: RunOptions = section(RunOptions)
+    style: Style = section(Style)
+    log_dir: Path | None = setting(
+        "path", "also write each instance's output to `DIR/web.1.log`",
+        takes("--log-dir", metavar="DIR"), absolute=True)
+    audit: bool = setting(
+        "bool", "report files written into the app root during the run", switch("--audit"),
+        value=False, default=False)
+    audit_ignore: tuple[Path, ...] = built(declare(  # and every type's backing paths
+        "paths", "paths the audit and the watcher ignore (backing-service data)",
+        takes("--audit-ignore", metavar="PATHS"), name="audit_ignore"), value=())
+    scratch_root: Path | None = setting(
+        "path", "where run scratch dirs go (default: `<temp dir>/procrunner-<uid>/<app hash>`)",
+        takes("--scratch-root", metavar="DIR"), absolute=True)
+    keep_scratch: bool = setting(
+        "bool", "keep ended incarnations' scratch dirs instead of wiping them",
+        switch("--keep-scratch"), value=False, default=False)
+    summary_json: Path | None = setting(
+        "path", "also write the exit summary as JSON to this file",
+        takes("--summary-json", metavar="FILE"), absolute=True)
+    dashboard: bool = setting(  # serve the live page alongside
+        "bool", "also serve the live dashboard on 127.0.0.1 (prints its URL)",
+        switch("--dashboard"), value=False, default=False)
+    socket: Path | None = built(declare(
+        "path", "the control socket (default: one per app root, in a private per-user "
+        "folder); `PROCRUNNER_SOCKET`, the clients' variable, beats procrunner.yml",
+        takes("--socket", metavar="PATH"), name="socket", has_variable=False))

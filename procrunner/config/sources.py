@@ -1,7 +1,7 @@
 """The four places settings come from, each read into ``Value`` records that know their
 origin: the command line, ``PROCRUNNER_<NAME>`` variables, ``procrunner.yml`` and
 ``.foreman`` (both in the app root). Values are checked here, as they are read; merging
-them is ``settings_load``'s job."""
+them is ``load``'s job."""
 
 from __future__ import annotations
 
@@ -10,8 +10,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from procrunner.config.model import BY_NAME, SETTINGS, TYPE_KEY_NAMES, Setting
+from procrunner.config.declare import Setting
+from procrunner.config.model import BY_NAME, SETTINGS, TYPE_KEY_NAMES
 from procrunner.config.procfile import read_text
+from procrunner.config.quoting import quote
 from procrunner.config.values import (
     COMMAND_LINE,
     CONVERTERS,
@@ -160,9 +162,19 @@ def settings_file_layer(folder: Path) -> FileLayer:
             layer.settings[name] = convert(BY_NAME[name], raw, origin, folder)
         else:
             known = [*BY_NAME, "types"]
-            raise ProcrunnerError(f"unknown key {name!r}{suggestion(name, known)}", where,
+            raise ProcrunnerError(f"unknown key {quote(name)}{suggestion(name, known)}", where,
                                   origin.line)
     return layer
+
+
+def file_setting(folder: Path, name: str) -> Value | None:
+    """One setting from ``procrunner.yml``, the file's other keys unread (a client needs
+    its ``socket`` only)."""
+    document = _document(folder / SETTINGS_FILE)
+    if document is None or name not in document.items:
+        return None
+    origin = Origin(Source.FILE, document.where, document.lines.get((name,)), name)
+    return convert(BY_NAME[name], document.items[name], origin, folder)
 
 
 def _read_types(raw: object, origin: Origin, lines: dict[tuple[str, ...], int],
@@ -179,7 +191,7 @@ def _read_types(raw: object, origin: Origin, lines: dict[tuple[str, ...], int],
             line = lines.get(("types", name, str(key)))
             if key not in TYPE_KEY_NAMES:
                 hint = suggestion(str(key), TYPE_KEY_NAMES)
-                raise ProcrunnerError(f"unknown key {path!r}{hint}", origin.where, line)
+                raise ProcrunnerError(f"unknown key {quote(path)}{hint}", origin.where, line)
             values[str(key)] = Value(value, Origin(Source.FILE, origin.where, line, path), value)
 
 
@@ -196,7 +208,8 @@ def foreman_layer(folder: Path) -> FileLayer:
         name = FOREMAN_KEYS.get(str(key))
         if name is None:
             shown = where if line is None else f"{where}:{line}"
-            layer.warnings.append(f"{shown}: ignoring {str(key)!r}: procrunner has no such option")
+            layer.warnings.append(
+                f"{shown}: ignoring {quote(str(key))}: procrunner has no such option")
             continue
         if name == "timestamp" and isinstance(raw, bool):  # foreman's is on/off
             raw = "local" if raw else "none"

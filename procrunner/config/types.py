@@ -15,6 +15,10 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from procrunner.config.declare import TypeKind
+from procrunner.config.model import TYPE_KEYS
+from procrunner.config.quoting import quote
+from procrunner.config.restart_rules import Policy, RestartRules
 from procrunner.config.settings import Readiness, TypeSettings
 from procrunner.config.sources import FileLayer, Value
 from procrunner.config.values import (
@@ -30,7 +34,6 @@ from procrunner.config.values import (
     to_words,
 )
 from procrunner.errors import ProcrunnerError
-from procrunner.supervise.restart import Policy, RestartRules
 
 OWN_KEY_RANK = Source.FILE + 0.5  # a type's own key beats its file's formation-wide setting
 POLICIES = tuple(policy.value for policy in Policy)
@@ -39,11 +42,16 @@ READY_WORDS = ("port", "uptime", "none")
 
 @dataclass(frozen=True)
 class TypesResult:
-    """The per-type settings and restart policies, with where each value came from."""
+    """The per-type settings, with where each value came from."""
 
     settings: Mapping[str, TypeSettings]
-    policies: Mapping[str, Policy]  # per-type restart policies, for RestartRules.per_type
     origins: Mapping[tuple[str, str], Origin]  # (type, key): where the value came from
+
+    @property
+    def policies(self) -> dict[str, Policy]:
+        """The types' own restart policies, for ``RestartRules.per_type``."""
+        return {name: kind.restart for name, kind in self.settings.items()
+                if kind.restart is not None}
 
 
 def _policy(raw: object, how: Convert) -> Policy:
@@ -72,22 +80,34 @@ def _ready(raw: object, how: Convert) -> Readiness:
             re.compile(raw["log"])
         except re.error as exc:
             raise ProcrunnerError(
-                f"invalid regular expression {raw['log']!r}: {exc}", how.flag
+                f"invalid regular expression {quote(raw['log'])}: {exc}", how.flag
             ) from None
         return Readiness(kind="log", pattern=raw["log"])
     raise how.wrong("port, {port: any}, uptime, none or {log: REGEX}", raw)
 
 
-_PARSERS: dict[str, Callable[[object, Convert], object]] = {
-    "restart": _policy,
-    "stop_signal": _signal,
-    "stop_timeout": to_duration,
-    "watch": to_words,
+def _types(raw: object, how: Convert) -> tuple[str, ...]:
+    """Names of process types: ``how.choices`` are the Procfile's."""
+    names = to_words(raw, how)
+    for needed in names:
+        if needed not in how.choices:
+            raise ProcrunnerError(
+                f"unknown process type {quote(needed)}{suggestion(needed, how.choices)}",
+                how.flag)
+    return names
+
+
+_PARSERS: dict[TypeKind, Callable[[object, Convert], object]] = {
+    "policy": _policy,
+    "signal": _signal,
+    "duration": to_duration,
+    "words": to_words,
     "ready": _ready,
-    "tty": to_bool,
-    "depends_on": to_words,
-    "backing": to_paths,
+    "bool": to_bool,
+    "types": _types,
+    "paths": to_paths,
 }
+_KINDS = {key.name: key.kind for key in TYPE_KEYS}
 
 
 def _pick(candidates: Sequence[tuple[float, object, Origin]]) -> tuple[object, Origin] | None:
@@ -111,10 +131,9 @@ def type_settings(
     for name, origin in layer.type_origins.items():
         if name not in names:
             raise ProcrunnerError(
-                f"{origin.key}: unknown process type {name!r}{suggestion(name, names)} "
+                f"{origin.key}: unknown process type {quote(name)}{suggestion(name, names)} "
                 f"(the Procfile has: {', '.join(names)})", origin.where, origin.line)
     settings: dict[str, TypeSettings] = {}
-    policies: dict[str, Policy] = {}
     origins: dict[tuple[str, str], Origin] = {}
     tty_types = tty.value if isinstance(tty.value, tuple) else ()
     for name in names:
@@ -124,21 +143,18 @@ def type_settings(
         if name in tty_types:
             tty_candidates.append((tty.origin.source, True, tty.origin))
         restart_candidates = [(OWN_KEY_RANK, *own["restart"])] if "restart" in own else []
-        if restart.value is not None and ("=" not in str(restart.value) or name in rules.per_type):
+        if restart.origin.source is not Source.DEFAULT and (
+                "=" not in str(restart.value) or name in rules.per_type):
             restart_candidates.append((restart.origin.source, rules.policy(name), restart.origin))
         for key, candidates in (("tty", tty_candidates), ("restart", restart_candidates)):
             picked = _pick(candidates)
             if picked is not None:
                 own[key] = picked
                 origins[(name, key)] = picked[1]
-        if "restart" in own:
-            policy = own.pop("restart")[0]
-            assert isinstance(policy, Policy)
-            policies[name] = policy
         fields: dict[str, Any] = {key: value for key, (value, _) in own.items()}
         settings[name] = TypeSettings(**fields)
     _check_cycles(settings, origins)
-    return TypesResult(MappingProxyType(settings), MappingProxyType(policies), origins)
+    return TypesResult(MappingProxyType(settings), origins)
 
 
 def _own_values(
@@ -146,17 +162,9 @@ def _own_values(
 ) -> dict[str, tuple[object, Origin]]:
     values: dict[str, tuple[object, Origin]] = {}
     for key, value in raw.items():
-        how = Convert(value.origin.key, base=folder)
+        how = Convert(value.origin.key, tuple(names), folder)
         with blamed(value.origin, value.raw):
-            parsed = _PARSERS[key](value.raw, how)
-            if key == "depends_on":
-                assert isinstance(parsed, tuple)
-                for needed in parsed:
-                    if needed not in names:
-                        raise ProcrunnerError(
-                            f"unknown process type {needed!r}{suggestion(needed, names)}",
-                            how.flag)
-        values[key] = (parsed, value.origin)
+            values[key] = (_PARSERS[_KINDS[key]](value.raw, how), value.origin)
     return values
 
 

@@ -15,8 +15,9 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from procrunner.config.declare import Kind
 from procrunner.config.durations import parse_duration
-from procrunner.config.model import Kind
+from procrunner.config.quoting import quote
 from procrunner.errors import ProcrunnerError
 
 
@@ -53,7 +54,7 @@ class Origin:
         if self.source in (Source.COMMAND_LINE, Source.DEFAULT):
             return error
         message = error.message
-        shown = show(raw)
+        shown = quote(raw)
         if shown not in message:
             message = f"{message} (value {shown})"
         if self.key:
@@ -73,16 +74,9 @@ def blamed(origin: Origin, raw: object) -> Iterator[None]:
         raise origin.blame(error, raw) from None
 
 
-def show(raw: object) -> str:
-    """A value as the user wrote it: ``'soon'``, ``true``, ``[1, 2]``."""
-    if isinstance(raw, bool):
-        return str(raw).lower()
-    return repr(raw)
-
-
 def suggestion(word: str, known: Sequence[str]) -> str:
     close = difflib.get_close_matches(word, known, n=1)
-    return f"; did you mean {close[0]!r}?" if close else ""
+    return f"; did you mean {quote(close[0])}?" if close else ""
 
 
 @dataclass(frozen=True)
@@ -94,7 +88,7 @@ class Convert:
     base: Path | None = None  # relative paths in a settings file are relative to its folder
 
     def wrong(self, expected: str, raw: object) -> ProcrunnerError:
-        return ProcrunnerError(f"expected {expected}, got {show(raw)}", self.flag)
+        return ProcrunnerError(f"expected {expected}, got {quote(raw)}", self.flag)
 
 
 _TRUE = ("true", "yes", "on", "1")
@@ -122,7 +116,7 @@ def _auto_bool(raw: object, how: Convert) -> bool | None:
 def to_port(raw: object, how: Convert) -> int:
     text = str(raw).strip() if isinstance(raw, str | int) and not isinstance(raw, bool) else ""
     if not (text.isascii() and text.isdigit() and len(text) <= 5 and 1 <= int(text) <= 65535):
-        raise ProcrunnerError(f"{show(raw)} is not a port number (1-65535)", how.flag)
+        raise ProcrunnerError(f"{quote(raw)} is not a port number (1-65535)", how.flag)
     return int(text)
 
 
@@ -136,7 +130,7 @@ def choice(raw: object, how: Convert) -> str:
     if not isinstance(raw, str) or raw not in how.choices:
         hint = suggestion(raw, how.choices) if isinstance(raw, str) else ""
         raise ProcrunnerError(
-            f"expected one of {', '.join(how.choices)}, got {show(raw)}{hint}", how.flag
+            f"expected one of {', '.join(how.choices)}, got {quote(raw)}{hint}", how.flag
         )
     return raw
 
@@ -159,7 +153,7 @@ def _spec(raw: object, how: Convert) -> str:
 def _spec_part(value: object) -> str:
     if isinstance(value, list):
         return "+".join(str(item) for item in value)
-    return show(value) if isinstance(value, bool) else str(value)
+    return str(value).lower() if isinstance(value, bool) else str(value)
 
 
 def to_path(raw: object, how: Convert) -> Path:

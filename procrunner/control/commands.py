@@ -12,10 +12,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from procrunner.config.discovery import app_root, configured_socket
 from procrunner.config.durations import format_duration
 from procrunner.config.units import format_bytes
 from procrunner.control.client import Connection
-from procrunner.control.socketpath import find_root, socket_path
+from procrunner.control.socketpath import socket_path
 from procrunner.errors import ProcrunnerError
 
 Handler = Callable[[argparse.Namespace, Connection], int]
@@ -53,33 +54,30 @@ def add_commands(commands: Any) -> None:
 
 def _command(commands: Any, name: str, summary: str, handler: Handler) -> argparse.ArgumentParser:
     parser: argparse.ArgumentParser = commands.add_parser(name, help=summary)
-    parser.add_argument("-d", "--root", metavar="DIR",
-                        help="the app root (default: nearest folder upward with a Procfile)")
-    parser.add_argument("-f", "--procfile", metavar="FILE", help="the app's Procfile")
-    parser.add_argument("--socket", metavar="PATH", help="the control socket of the formation")
+    add_client_arguments(parser)
     parser.set_defaults(handler=lambda args: _connect_and_run(args, handler))
     return parser
 
 
+def add_client_arguments(parser: argparse.ArgumentParser) -> None:
+    """How a client names the formation it drives."""
+    parser.add_argument("-d", "--root", metavar="DIR",
+                        help="the app root (default: nearest folder upward with a Procfile)")
+    parser.add_argument("-f", "--procfile", metavar="FILE", help="the app's Procfile")
+    parser.add_argument("--socket", metavar="PATH", help="the control socket of the formation")
+
+
 def _connect_and_run(args: argparse.Namespace, handler: Handler) -> int:
-    root = app_root(args)
-    path = socket_path(root, Path(args.socket) if args.socket else None, os.environ)
+    root, path = formation_socket(args)
     with Connection(path, root) as connection:
         return handler(args, connection)
 
 
-def app_root(args: argparse.Namespace) -> Path:
-    if args.root:
-        return Path(args.root).resolve()
-    if args.procfile:
-        return Path(args.procfile).resolve().parent
-    here = Path.cwd()
-    root = find_root(here)
-    if root is None:
-        raise ProcrunnerError(
-            "no Procfile here or in any parent folder; give the app root with -d", str(here)
-        )
-    return root
+def formation_socket(args: argparse.Namespace) -> tuple[Path, Path]:
+    """The app root and the control socket of its formation, from the client's sources."""
+    root = app_root(args.root, args.procfile)
+    explicit = configured_socket(args.socket, root, os.environ)
+    return root, socket_path(root, explicit, os.environ)
 
 
 def _ps(args: argparse.Namespace, connection: Connection) -> int:

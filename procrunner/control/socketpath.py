@@ -15,19 +15,11 @@ import stat
 from collections.abc import Mapping
 from pathlib import Path
 
+from procrunner.config.model import SOCKET_VARIABLE
 from procrunner.errors import ProcrunnerError
 from procrunner.scratch.space import app_digest, private_directory
 
 MAX_PATH_BYTES = 107  # sun_path holds 108 bytes, the last a NUL
-SOCKET_VARIABLE = "PROCRUNNER_SOCKET"
-
-
-def find_root(start: Path) -> Path | None:
-    """The nearest folder, upward from ``start``, that holds a Procfile."""
-    for folder in (start, *start.parents):
-        if (folder / "Procfile").is_file():
-            return folder
-    return None
 
 
 def socket_path(root: Path, explicit: Path | None, env: Mapping[str, str]) -> Path:

@@ -4,12 +4,10 @@ the server is imported only when the command runs."""
 from __future__ import annotations
 
 import argparse
-import os
-from pathlib import Path
 from typing import Any
 
-from procrunner.control.commands import app_root
-from procrunner.control.socketpath import is_live, socket_path
+from procrunner.control.commands import add_client_arguments, formation_socket
+from procrunner.control.socketpath import is_live
 from procrunner.errors import NotRunning
 
 
@@ -17,10 +15,7 @@ def add_dashboard(commands: Any) -> None:
     parser: argparse.ArgumentParser = commands.add_parser(
         "dashboard", help="serve a live web page of the running formation (loopback only)"
     )
-    parser.add_argument("-d", "--root", metavar="DIR",
-                        help="the app root (default: nearest folder upward with a Procfile)")
-    parser.add_argument("-f", "--procfile", metavar="FILE", help="the app's Procfile")
-    parser.add_argument("--socket", metavar="PATH", help="the control socket of the formation")
+    add_client_arguments(parser)
     parser.add_argument("--port", metavar="N", help="the page's port (default: a free one)")
     parser.add_argument("--host", default="127.0.0.1", metavar="ADDRESS",
                         help="a loopback address to listen on (default 127.0.0.1)")
@@ -30,14 +25,13 @@ def add_dashboard(commands: Any) -> None:
 def _dashboard(args: argparse.Namespace) -> int:
     import asyncio
 
-    from procrunner.config.options import port_number
+    from procrunner.config.values import Convert, to_port
     from procrunner.dashboard.guard import loopback_host
     from procrunner.dashboard.server import serve
 
     host = loopback_host(args.host)
-    port = port_number(args.port) or 0
-    root = app_root(args)
-    path = socket_path(root, Path(args.socket) if args.socket else None, os.environ)
+    port = to_port(args.port, Convert("--port")) if args.port is not None else 0
+    root, path = formation_socket(args)
     if not is_live(path):
         raise NotRunning(f"no procrunner is running for {root}")
     return asyncio.run(serve(path, host, port))

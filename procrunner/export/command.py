@@ -6,11 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from procrunner.config.app import App
-    from procrunner.config.settings import StartSettings
+from typing import Any
 
 FORMAT_NAMES = ("kubernetes", "compose", "systemd")
 
@@ -18,7 +14,8 @@ FORMAT_NAMES = ("kubernetes", "compose", "systemd")
 def add_export_command(
     commands: Any, app_arguments: Callable[[argparse.ArgumentParser], None]
 ) -> None:
-    """Register ``export`` with ``start``'s app options (``app_arguments``) and its own."""
+    """Register ``export`` with the settings it shares with ``start`` (``app_arguments``:
+    the app, the formation, ``--restart``, ``--timeout``, ``--chaos``) and its own."""
     export: argparse.ArgumentParser = commands.add_parser(
         "export", help="write the formation as Kubernetes, Compose or systemd configuration"
     )
@@ -33,32 +30,7 @@ def add_export_command(
                         "name as a DNS label)")
     export.add_argument("--force", action="store_true",
                         help="write into OUTDIR even if it holds files this export did not write")
-    export.add_argument("--restart", metavar="POLICY",
-                        help="restart policies to map, as for start (default stop-all)")
-    export.add_argument("-t", "--timeout", default="5", metavar="DURATION",
-                        help="the stop timeout to map (default 5s)")
-    export.add_argument("--chaos", metavar="SPEC",
-                        help="as for start; the export names the platform's chaos tools")
     export.set_defaults(handler=_export)
-
-
-def export_settings(args: argparse.Namespace, app: App) -> StartSettings:
-    """The seam: the frozen settings that the export reads, built here from the command
-    line; once procrunner.yml is loaded, its StartSettings take this function's place."""
-    from procrunner.config.durations import parse_duration
-    from procrunner.config.settings import RunOptions, StartSettings
-    from procrunner.supervise.chaos import parse_chaos
-    from procrunner.supervise.restart import RestartRules, parse_policies
-
-    names = [t.name for t in app.types]
-    return StartSettings(
-        app=app.options,
-        run=RunOptions(
-            stop_timeout=parse_duration(args.timeout, "--timeout"),
-            restart=parse_policies(args.restart, names) if args.restart else RestartRules(),
-            chaos=parse_chaos(args.chaos, names) if args.chaos else None,
-        ),
-    )
 
 
 def _export(args: argparse.Namespace) -> int:
@@ -66,8 +38,7 @@ def _export(args: argparse.Namespace) -> int:
     import os
     from pathlib import Path
 
-    from procrunner.config.app import load_app
-    from procrunner.config.options import app_options
+    from procrunner.config.load import load
     from procrunner.errors import ProcrunnerError
     from procrunner.export.files import ExportFile, write_files
     from procrunner.export.model import (
@@ -83,12 +54,14 @@ def _export(args: argparse.Namespace) -> int:
         raise ProcrunnerError("systemd runs the commands on this host: no image", "--image")
     if args.format != "systemd" and not args.image:
         raise ProcrunnerError(f"{args.format} runs containers: give the image", "--image")
-    app = load_app(app_options(args), os.environ)
-    settings = export_settings(args, app)
+    loaded = load(args, os.environ)  # the same settings as start, from every source
+    for warning in loaded.sources.warnings:
+        print(f"procrunner: warning: {warning}", file=sys.stderr)
+    app = loaded.app
     name = app_label(args.app, given=True) if args.app else app_label(app.root.name, given=False)
     outdir = Path(args.outdir)
     options = ExportOptions(outdir, name, args.image)
-    model = build_model(app, settings.run, options)
+    model = build_model(app, loaded.settings.run, options)
     exporter = importlib.import_module(f"procrunner.export.{args.format}")
     render: Callable[[ExportModel], Sequence[ExportFile]] = exporter.render
     files = render(model)

@@ -6,9 +6,9 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from procrunner.config.restart_rules import Policy
 from procrunner.export.files import ExportFile, yaml_text
 from procrunner.export.model import ExportModel, ExportType, Platform
-from procrunner.supervise.restart import Policy
 
 SCRATCH = "/scratch"
 _ALWAYS_ONLY = "a Deployment always restarts (a one-shot step is a Job)"

@@ -1,8 +1,8 @@
 """The formation as every exporter sees it, and what a platform cannot express.
 
-``build_model`` takes the loaded app and the frozen ``RunOptions`` (from the command line
-today, from procrunner.yml as well once it is loaded: the same object either way) and makes
-one ``ExportModel``. The exporters render it; none of them reads the settings itself.
+``build_model`` takes the loaded app and the frozen ``RunOptions``, loaded from every source
+as for ``start``, and makes one ``ExportModel``. The exporters render it; none of them reads
+the settings itself.
 """
 
 from __future__ import annotations
@@ -16,10 +16,10 @@ from pathlib import Path
 from procrunner.config.app import App
 from procrunner.config.environment import load_env_files
 from procrunner.config.formation import PORT_STEP
+from procrunner.config.procfile import shell_command
+from procrunner.config.restart_rules import Backoff, Policy
 from procrunner.config.settings import ReadyKind, RunOptions
 from procrunner.errors import ProcrunnerError
-from procrunner.supervise.incarnation import shell_command
-from procrunner.supervise.restart import Backoff, Policy
 
 # What procrunner sets per instance: never taken from the env files into an export.
 SCRATCH_VARIABLES = ("TMPDIR", "TMP", "TEMP", "PROCRUNNER_SCRATCH")

@@ -12,11 +12,11 @@ import signal
 import time
 from typing import TYPE_CHECKING, Any
 
+from procrunner.config.chaos_spec import parse_chaos
 from procrunner.config.durations import format_duration
 from procrunner.errors import ProcrunnerError
 from procrunner.output.printer import CHAOS_NAME
 from procrunner.output.terminal import Terminal
-from procrunner.supervise.chaos import parse_chaos
 from procrunner.supervise.events import (
     AttachRequest,
     ChaosRequest,

@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import functools
 import os
-import re
 import signal
 import subprocess
 import threading
@@ -23,6 +22,7 @@ from pathlib import Path
 
 import psutil
 
+from procrunner.config.procfile import shell_command
 from procrunner.errors import ProcrunnerError
 from procrunner.markers import INCARNATION_MARKER
 from procrunner.output.printer import Printer, StreamProtocol
@@ -32,15 +32,6 @@ from procrunner.supervise import tree
 from procrunner.supervise.memory import Memory, measure
 
 KILL_TIMEOUT = 2.0
-_CONTROL = re.compile(r"[;&|<>()`\n]")
-# Reserved words, and builtins that exist only inside the shell: exec cannot run them.
-_NOT_EXECABLE = frozenset(
-    """
-    if then else elif fi do done case esac while until for in { } ! [[ ]] function select time
-    exec exit return break continue cd export unset set readonly local source . : eval trap wait
-    read shift alias unalias ulimit umask times getopts hash jobs fg bg type command
-    """.split()  # noqa: SIM905  (a list of words reads better as words)
-)
 DRAIN_TIMEOUT = 0.5
 _KILL_ROUNDS = 3
 
@@ -279,16 +270,6 @@ class Incarnation:
             _, pending = await asyncio.wait(pending, timeout=DRAIN_TIMEOUT)
         for stream in self._streams:
             stream.close()
-
-
-def shell_command(command: str) -> str:
-    """``exec COMMAND`` for a simple command, so the shell does not stay as a middleman
-    between procrunner's signals and the program (as foreman does); the command as it is
-    otherwise (lists, pipes, redirections, compound commands, leading assignments)."""
-    words = command.split()
-    if not words or _CONTROL.search(command) or words[0] in _NOT_EXECABLE or "=" in words[0]:
-        return command
-    return f"exec {command}"
 
 
 def _same(protocol: StreamProtocol) -> StreamProtocol:
