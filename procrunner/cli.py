@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from procrunner import __version__
 from procrunner.config.model import add_arguments
-from procrunner.errors import NotRunning, ProcrunnerError
+from procrunner.errors import MachineLimit, NotRunning, ProcrunnerError
 
 if TYPE_CHECKING:
     from procrunner.config.load import Loaded
@@ -170,6 +170,9 @@ def _check(args: argparse.Namespace) -> int:
         print(f"router: port {app.router_port}, in front of {app.options.router.type_name}")
     sources = ", ".join(str(p) for p in app.env_files) or "none"
     print(f"env files: {sources}")
+    from procrunner.platform import containment
+
+    print(f"containment: {containment()}")
     return 0
 
 
@@ -215,6 +218,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser(words[0] if words else None).parse_args(words)
     try:
         status: int = args.handler(args)
+    except MachineLimit as exc:
+        print(f"procrunner: {exc}", file=sys.stderr)
+        return 1
     except ProcrunnerError as exc:
         print(f"procrunner: {exc}", file=sys.stderr)
         return BAD_INPUT
