@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import gc
 import os
 import sys
@@ -220,6 +221,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         status: int = args.handler(args)
     except MachineLimit as exc:
         print(f"procrunner: {exc}", file=sys.stderr)
+        return 1
+    except RuntimeError as exc:
+        if "can't start new thread" not in str(exc):
+            raise
+        print("procrunner: cannot start a thread (the process limit, ulimit -u?)", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        if exc.errno not in (errno.EMFILE, errno.ENFILE):
+            raise
+        print(f"procrunner: {exc.strerror} (the descriptor limit, ulimit -n?)", file=sys.stderr)
         return 1
     except ProcrunnerError as exc:
         print(f"procrunner: {exc}", file=sys.stderr)

@@ -395,6 +395,8 @@ def test_another_mount_is_not_entered_and_the_wipe_detaches_it(
     inventory reports it; the wipe detaches it (never entering it) and removes the rest."""
     mount = area.scratch / "mnt"
     mount.mkdir()
+    owner = area.scratch.stat()
+    os.chown(mount, owner.st_uid, owner.st_gid)  # the child's own folder, as a child makes it
     source = [str(area.canary) if arg == "CANARY" else arg for arg in how]
     if subprocess.run(["mount", *source, str(mount)], check=False).returncode:
         pytest.skip("cannot mount here")

@@ -101,6 +101,8 @@ def _one_line(path: Path) -> Iterator[None]:
         reason = exc.strerror or str(exc)
         if exc.errno in _LIMITS:
             raise MachineLimit(f"cannot create scratch space: {reason}", where) from None
+        if exc.errno in (errno.EEXIST, errno.ENOTDIR):
+            raise ProcrunnerError("is a file, not a folder", where) from None
         tmpdir = os.environ.get("TMPDIR", "")
         if exc.errno == errno.ENOENT and tmpdir and where.startswith(tmpdir):
             reason += f" (TMPDIR is {tmpdir}: a missing folder?)"

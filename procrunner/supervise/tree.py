@@ -164,7 +164,7 @@ async def wait_gone(
         for fd in fds:
             loop.remove_reader(fd)
             os.close(fd)
-    return [p for p in procs if _alive(p)]
+    return [p for p in procs if alive(p)]
 
 
 def _pidfd(proc: psutil.Process) -> int | None:
@@ -174,7 +174,7 @@ def _pidfd(proc: psutil.Process) -> int | None:
         return None
     if fd is None:
         return None
-    if not _alive(proc):  # the PID was reused between the scan and the open
+    if not alive(proc):  # the PID was reused between the scan and the open
         os.close(fd)
         return None
     return fd
@@ -208,7 +208,7 @@ async def _until(
                     watch, timeout=deadline - loop.time(), return_when=asyncio.FIRST_COMPLETED
                 )
             else:
-                if not any(_alive(p) for p in procs):
+                if not any(alive(p) for p in procs):
                     return
                 await asyncio.sleep(min(_POLL_INTERVAL, max(deadline - loop.time(), 0)))
     finally:
@@ -216,7 +216,7 @@ async def _until(
             interrupted.cancel()
 
 
-def _alive(proc: psutil.Process) -> bool:
+def alive(proc: psutil.Process) -> bool:
     try:
         return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
     except psutil.Error:

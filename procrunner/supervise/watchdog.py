@@ -28,6 +28,8 @@ if TYPE_CHECKING:
     from pathlib import Path
     from types import TracebackType
 
+    import psutil
+
 
 class Watchdog:
     """procrunner's side: start the helper, keep it informed, release it on a clean exit."""
@@ -47,6 +49,11 @@ class Watchdog:
                 stdout=subprocess.DEVNULL,
                 start_new_session=True,
             )
+        except OSError as exc:  # EAGAIN: at the process limit (ulimit -u); EMFILE...
+            from procrunner.errors import MachineLimit
+
+            os.close(self._write_end)
+            raise MachineLimit(f"cannot start the watchdog: {exc.strerror}{_hint(exc)}") from None
         finally:
             os.close(read_end)
 
@@ -109,6 +116,14 @@ class Watchdog:
             self._write_end = -1
 
 
+def _hint(exc: OSError) -> str:
+    import errno
+
+    if exc.errno == errno.EAGAIN:
+        return " (the process limit, ulimit -u?)"
+    return " (the descriptor limit, ulimit -n?)" if exc.errno == errno.EMFILE else ""
+
+
 class _Told:
     """What procrunner told the helper: its groups, and what to remove if it dies."""
 
@@ -141,8 +156,6 @@ def take_down(
     marker) and the members of its known groups: TERM and CONT, ``timeout``, then the
     cgroups frozen and killed and KILL for the rest; the cgroups are then removed. Also what
     the next start does for a run whose watchdog died."""
-    import asyncio
-
     import psutil
 
     from procrunner import platform
@@ -162,15 +175,34 @@ def take_down(
     procs = list(found.values())
     for sig in (signal.SIGTERM, signal.SIGCONT):
         tree.send(procs, sig)
-    alive = asyncio.run(tree.wait_gone(procs, timeout))
+    alive = _wait_gone(procs, timeout)
     for cgroup in cgroups:
         cgroup.kill(2.0)
     tree.send(alive, signal.SIGKILL)
-    asyncio.run(tree.wait_gone(alive, 2.0))
+    _wait_gone(alive, 2.0)
     for cgroup in cgroups:
         if (trouble := cgroup.remove()) is not None:
             sys.stderr.write(f"procrunner watchdog: {trouble}\n")
     return len(procs)
+
+
+def _wait_gone(procs: list[psutil.Process], timeout: float) -> list[psutil.Process]:
+    """``tree.wait_gone`` outside an event loop; polled when there is no descriptor left
+    for a loop (procrunner may have died at its descriptor limit, which this inherits)."""
+    import asyncio
+    import time
+
+    from procrunner.supervise import tree
+
+    if not procs:
+        return []
+    try:
+        return asyncio.run(tree.wait_gone(procs, timeout))
+    except OSError:
+        deadline = time.monotonic() + timeout
+        while (alive := [p for p in procs if tree.alive(p)]) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return alive
 
 
 def _remove_leftovers(paths: Mapping[bytes, str]) -> list[str]:
