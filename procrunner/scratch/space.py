@@ -106,7 +106,7 @@ def _one_line(path: Path) -> Iterator[None]:
         tmpdir = os.environ.get("TMPDIR", "")
         if exc.errno == errno.ENOENT and tmpdir and where.startswith(tmpdir):
             reason += f" (TMPDIR is {tmpdir}: a missing folder?)"
-        raise ProcrunnerError(f"cannot be used for scratch: {reason}", where) from None
+        raise ProcrunnerError(f"cannot be used: {reason}", where) from None
 
 
 class ScratchSpace:
