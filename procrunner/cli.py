@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import gc
 import os
 import sys
@@ -16,7 +17,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from procrunner import __version__
 from procrunner.config.model import add_arguments
-from procrunner.errors import NotRunning, ProcrunnerError
+from procrunner.errors import MachineLimit, NotRunning, ProcrunnerError
 
 if TYPE_CHECKING:
     from procrunner.config.load import Loaded
@@ -170,6 +171,9 @@ def _check(args: argparse.Namespace) -> int:
         print(f"router: port {app.router_port}, in front of {app.options.router.type_name}")
     sources = ", ".join(str(p) for p in app.env_files) or "none"
     print(f"env files: {sources}")
+    from procrunner.platform import containment
+
+    print(f"containment: {containment()}")
     return 0
 
 
@@ -217,6 +221,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser(words[0] if words else None).parse_args(words)
     try:
         status: int = args.handler(args)
+    except MachineLimit as exc:
+        print(f"procrunner: {exc}", file=sys.stderr)
+        return 1
+    except RuntimeError as exc:
+        if "can't start new thread" not in str(exc):
+            raise
+        print("procrunner: cannot start a thread (the process limit, ulimit -u?)", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        if exc.errno not in (errno.EMFILE, errno.ENFILE):
+            raise
+        print(f"procrunner: {exc.strerror} (the descriptor limit, ulimit -n?)", file=sys.stderr)
+        return 1
     except ProcrunnerError as exc:
         print(f"procrunner: {exc}", file=sys.stderr)
         return BAD_INPUT

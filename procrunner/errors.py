@@ -1,5 +1,5 @@
-"""The error types the command line turns into one line: bad input (exit 2) and no formation
-running (exit 1)."""
+"""The error types the command line turns into one line: bad input (exit 2), a machine limit
+and no formation running (exit 1)."""
 
 from __future__ import annotations
 
@@ -26,3 +26,8 @@ class ProcrunnerError(Exception):
 
 class NotRunning(Exception):
     """No formation answers at the socket: the one-line message says which app."""
+
+
+class MachineLimit(ProcrunnerError):
+    """The machine, not the input, stops procrunner: out of inodes, processes or
+    descriptors (exit 1)."""

@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING
 
 from procrunner.config.app import App, instance_environment
 from procrunner.config.settings import StartSettings
-from procrunner.config.units import format_bytes
 from procrunner.control.history import OutputHistory
 from procrunner.control.notices import Notices
 from procrunner.control.server import ControlServer
@@ -64,19 +63,12 @@ async def run_formation(
         try:
             if settings.keep_scratch:
                 printer.system(f"--keep-scratch: scratch kept in {scratch.root}")
+            watchdog.leaves(scratch.root, control.path)
             timeout = settings.run.stop_timeout
             stop_leftovers = functools.partial(take_down, groups={}, timeout=timeout)
             for stale in await asyncio.to_thread(scratch.sweep_stale, stop_leftovers):
-                if stale.processes:
-                    printer.system(
-                        f"stopped {stale.processes} processes of run {stale.run}, left by a "
-                        "procrunner that died with its watchdog"
-                    )
-                if stale.scratch is not None:
-                    printer.system(
-                        f"removed the scratch of run {stale.run}, left by a procrunner that "
-                        f"died: {stale.scratch.files} files / {format_bytes(stale.scratch.bytes)}"
-                    )
+                for line in stale.lines():
+                    printer.system(line)
             if router is not None:
                 printer.system(
                     f"router on {router.address}: each connection goes to a random ready "

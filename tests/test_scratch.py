@@ -7,10 +7,12 @@ import os
 import shutil
 import signal
 import stat
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
+import psutil
 import pytest
 from harness import App, kid, wait_until
 
@@ -105,10 +107,10 @@ def test_the_scratch_of_a_sigkilled_procrunner_is_removed_by_the_next_start(app:
     base = app.root / "scratch"
     run = app.start("--scratch-root", str(base))
     scratch = Path(run.wait_for(r"wrote (\S+)").group(1))
+    next(p for p in app.census() if "procrunner.supervise.watchdog" in p.cmdline()).kill()
     run.signal(signal.SIGKILL)
     run.finish()
-    assert wait_until(lambda: app.census() == [])
-    assert scratch.exists(), "a dead run's scratch stays until the next start"
+    assert scratch.exists(), "with its watchdog dead, a run's scratch stays until the next start"
     again = app.start("--scratch-root", str(base), "--run-for", "0.2s")
     assert again.finish() == 0
     assert f"removed the scratch of run {scratch.parent.name}, left by a procrunner" in again.text()
@@ -207,3 +209,101 @@ def test_audit_ignores_declared_backing_service_paths(app: App) -> None:
     text = run.text()
     assert "audit: cache.txt written during the run" in text
     assert "db.sqlite3" not in text
+
+
+def _private_tmp(app: App) -> Path:
+    """A temp dir of the test's own for procrunner's default scratch base and socket."""
+    tmp = app.root / "tmp"
+    tmp.mkdir()
+    app.env["TMPDIR"] = str(tmp)
+    app.env.pop("XDG_RUNTIME_DIR", None)
+    return tmp / f"procrunner-{os.getuid()}"
+
+
+def test_a_clean_exit_leaves_no_empty_folder_in_the_temp_dir(app: App) -> None:
+    user_dir = _private_tmp(app)
+    app.procfile(f"web: {kid('sleep')}\n")
+    assert app.start("--run-for", "0.3s").finish() == 0
+    assert list(user_dir.iterdir()) == []
+
+
+def test_the_watchdog_removes_a_sigkilled_runs_scratch_and_socket(app: App) -> None:
+    user_dir = _private_tmp(app)
+    app.write("writer.py", WRITE_FILES)
+    app.procfile(f"web: {sys.executable} writer.py\n")
+    run = app.start()
+    scratch = Path(run.wait_for(r"wrote (\S+)").group(1))
+    assert any(p.suffix == ".sock" for p in user_dir.iterdir())
+    run.signal(signal.SIGKILL)
+    run.finish()
+    assert wait_until(lambda: app.census() == [])
+    assert wait_until(lambda: list(user_dir.iterdir()) == []), list(user_dir.iterdir())
+    assert not scratch.exists()
+
+
+def test_a_mount_left_in_scratch_is_detached_and_the_scratch_removed(app: App) -> None:
+    if os.geteuid() != 0 and os.environ.get("CI") != "true":
+        pytest.skip("only root can mount in a test and detach a mount")
+    script = (
+        'mkdir "$TMPDIR/m" && mount -t tmpfs -o size=1m none "$TMPDIR/m" && echo x >"$TMPDIR/m/f"'
+    )
+    app.procfile(f"web: {script} && echo mounted $TMPDIR && exec {kid('sleep')}\n")
+    run = app.start()
+    scratch = Path(run.wait_for(r"mounted (\S+)").group(1))
+    run.signal(signal.SIGINT)
+    assert run.finish() == 130
+    assert not scratch.exists(), run.text()
+    assert str(scratch) not in Path("/proc/self/mountinfo").read_text()
+
+
+def test_what_the_sweep_cannot_remove_is_one_line(app: App) -> None:
+    chattr = shutil.which("chattr")
+    if chattr is None or os.geteuid() != 0:
+        pytest.skip("needs chattr and root to make a file that cannot be removed")
+    app.procfile(f"web: {kid('sleep')}\n")
+    base = app.root / "scratch"
+    run = app.start("--scratch-root", str(base))
+    run.wait_for(r"web\.1 +\| ready")
+    stuck = next(base.glob("*/web.1-1")) / "stuck"
+    stuck.write_text("x")
+    if subprocess.run([chattr, "+i", str(stuck)], capture_output=True).returncode != 0:
+        run.signal(signal.SIGINT)
+        run.finish()
+        pytest.skip("this filesystem has no immutable flag")
+    try:
+        next(p for p in app.census() if "procrunner.supervise.watchdog" in p.cmdline()).kill()
+        run.signal(signal.SIGKILL)
+        run.finish()
+        again = app.start("--scratch-root", str(base), "--run-for", "0.3s")
+        assert again.finish() == 0
+        lines = [line for line in again.text().splitlines() if "could not remove" in line]
+        assert len(lines) == 1, again.text()
+        assert "web.1-1/stuck: cannot remove: Operation not permitted" in lines[0]
+    finally:
+        subprocess.run([chattr, "-i", str(stuck)], check=True)
+
+
+@pytest.mark.parametrize("watchdog", ["alive", "killed"])
+def test_a_planted_lock_never_takes_down_a_live_run(app: App, watchdog: str) -> None:
+    """A child writes ``<run id>.lock`` for a live run of another app into its own app's
+    scratch base: the next start of its app must leave that run alone."""
+    victim = app.root / "victim"
+    victim.mkdir()
+    (victim / "Procfile").write_text(f"web: {kid('env', 'PROCRUNNER_RUN')}\n")
+    live = app.start("-d", str(victim))
+    run_id = live.wait_for(r"PROCRUNNER_RUN='([^']+)'").group(1)
+    if watchdog == "killed":
+        helper = next(p for p in app.census() if run_id in p.cmdline())
+        helper.kill()  # its parent, procrunner, reaps it only at exit
+        assert wait_until(lambda: helper.status() == psutil.STATUS_ZOMBIE)
+    leader = next(p for p in app.census() if p.ppid() == live.proc.pid and "env" in p.cmdline())
+    app.procfile(f"web: {kid('sleep')}\n")
+    base = app.root / "scratch"
+    base.mkdir(mode=0o700)
+    (base / f"{run_id}.lock").touch()  # what a child of this app could write
+    again = app.start("--scratch-root", str(base), "--run-for", "0.3s")
+    assert again.finish() == 0
+    assert run_id not in again.text()
+    assert live.proc.poll() is None and leader.is_running()
+    live.signal(signal.SIGINT)
+    assert live.finish() == 130

@@ -93,6 +93,8 @@ def _ps(args: argparse.Namespace, connection: Connection) -> int:
     widths = [max(len(r[i]) for r in table) for i in range(len(headings))]
     for row in table:
         print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+    if kinds := sorted({row["containment"] for row in result["instances"] if row["containment"]}):
+        print(f"containment: {', '.join(kinds)}")
     chaos = result["chaos"]
     if chaos["on"]:
         due = f", next kill in {format_duration(max(chaos['next_at'] - time.time(), 0))}" if (

@@ -12,12 +12,11 @@ import asyncio
 import contextlib
 import os
 import socket
-import struct
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from procrunner import __version__
+from procrunner import __version__, platform
 from procrunner.control import socketpath
 from procrunner.control.history import OutputHistory, selects
 from procrunner.control.notices import Notice, Notices
@@ -31,7 +30,6 @@ from procrunner.supervise.events import AttachRequest, ControlRequest, Event, Ps
 if TYPE_CHECKING:
     from procrunner.router import Router
 
-_PEER_CREDENTIALS = struct.Struct("3i")  # pid, uid, gid
 ATTACHED_BUFFER = 1 << 20  # bytes queued for an attached client before its output is dropped
 
 
@@ -245,11 +243,8 @@ def _same_user(writer: asyncio.StreamWriter) -> bool:
     sock: socket.socket | None = writer.get_extra_info("socket")
     if sock is None:
         return False
-    credentials = sock.getsockopt(
-        socket.SOL_SOCKET, socket.SO_PEERCRED, _PEER_CREDENTIALS.size
-    )
-    _, uid, _ = _PEER_CREDENTIALS.unpack(credentials)
-    return bool(uid == os.getuid())
+    uid = platform.peer_uid(sock)
+    return uid is None or uid == os.getuid()  # None: the socket's mode 0600 is the check
 
 
 def _error(request_id: Any, message: str) -> bytes:

@@ -6,8 +6,9 @@ The child that filled it may be hostile and may still run (an escaped grandchild
   ``O_NOFOLLOW | O_DIRECTORY``, and its ``fstat`` must match the ``lstat`` that queued it:
   no symlink is followed, a swap is seen (reported, left to the next scan). Other entries are
   only ``lstat``-ed and unlinked, never opened: a hard link loses the link, the file keeps its
-  data and mode. A directory on another st_dev or mount (a bind mount shares st_dev; the mount
-  id is in /proc/self/fdinfo) is not entered.
+  data and mode. A directory on another st_dev or mount (a bind mount shares st_dev; see
+  ``platform.mount_id``) is not entered: wiping, the mount is detached (where procrunner may,
+  as root) and what was under it wiped; else it is reported and kept.
 - A loop, not recursion, with O(1) fds: descend by opening the child and closing the parent;
   climb with ``openat(fd, "..")``, whose (st_dev, st_ino) must be the recorded parent's. If
   not, a directory moved under us: ``..`` is left alone and the walk restarts from the root
@@ -17,8 +18,8 @@ The child that filled it may be hostile and may still run (an escaped grandchild
   read and remove all of it, so a root procrunner lends the child no power (as it would if the
   child moved its own directory, holding root's files, into its scratch).
 - Wiping, a directory of ours without rwx for us is made 0700 by ``fchmod`` on the opened fd,
-  or, if it cannot be opened (mode 000), through an ``O_PATH`` fd and /proc/self/fd/N: the
-  change lands on the inode checked. ``inventory`` changes nothing.
+  or, if it cannot be opened (mode 000), by ``platform.make_dir_writable``: the change lands on
+  the inode checked. ``inventory`` changes nothing.
 - One pass: each entry is counted as met (a heap keeps the largest), then unlinked. A
   directory is scanned again until a scan finds nothing (at most ``_MAX_SCANS`` times), so a
   racer's additions are caught, and removed on the way up.
@@ -35,8 +36,9 @@ import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from procrunner import platform
+
 _DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
-_PATH = getattr(os, "O_PATH", 0) | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC  # Linux
 _MAX_PROBLEMS = 10
 _MAX_SCANS = 8  # of one directory in a wipe, before a racer is given up on
 _MAX_RESTARTS = 16  # walks restarted from the root after a directory moved under us
@@ -79,18 +81,6 @@ class _Level:
 
 def _ident(info: os.stat_result) -> Ident:
     return (info.st_dev, info.st_ino)
-
-
-def _mount_id(fd: int) -> int | None:
-    try:
-        info = os.open(f"/proc/self/fdinfo/{fd}", os.O_RDONLY | os.O_CLOEXEC)
-        try:
-            lines = os.read(info, 4096).splitlines()
-        finally:
-            os.close(info)
-    except OSError:
-        return None
-    return next((int(line[7:]) for line in lines if line.startswith(b"mnt_id:")), None)
 
 
 class _Walk:
@@ -137,7 +127,7 @@ class _Walk:
         if root is None:
             return
         try:
-            self.mount = _mount_id(root)
+            self.mount = platform.mount_id(root)
             self.walk(root, first)
         finally:
             os.close(root)
@@ -247,9 +237,9 @@ class _Walk:
             os.close(fd)
             self.note(f"{self.where(level, name)}: {_TAMPERED}")
             return None
-        if level is not None and self.mount is not None and _mount_id(fd) != self.mount:
+        if level is not None and self.mount is not None and platform.mount_id(fd) != self.mount:
             os.close(fd)
-            self.fail(level, name, _MOUNTED)
+            self.mounted(parent, level, name)
             return None
         mine = self.euid != 0 and info.st_uid == self.euid
         if self.wipe and mine and info.st_mode & 0o700 != 0o700:
@@ -264,19 +254,9 @@ class _Walk:
         if self.euid == 0 or owner != self.euid:
             return False
         try:
-            fd = os.open(name, _PATH, dir_fd=parent)
+            return platform.make_dir_writable(parent, name, ident)
         except OSError:
             return False
-        try:
-            info = os.fstat(fd)
-            if _ident(info) == ident and stat.S_ISDIR(info.st_mode):
-                os.chmod(f"/proc/self/fd/{fd}", 0o700)
-                return True
-        except OSError:
-            pass
-        finally:
-            os.close(fd)
-        return False
 
     def scan(self, fd: int, level: _Level) -> bool:
         """Count (and when wiping unlink) each non-directory, queue each subdirectory.
@@ -298,7 +278,7 @@ class _Walk:
                     found = True
                     if stat.S_ISDIR(info.st_mode):
                         if info.st_dev != self.dev:
-                            self.fail(level, name, _MOUNTED)
+                            self.mounted(fd, level, name)
                         elif info.st_uid != level.owner and level.owner != 0:
                             owners = f"owned by uid {info.st_uid}, not {level.owner}"
                             self.fail(level, name, f"{owners}; not entered")
@@ -315,6 +295,14 @@ class _Walk:
             self.holding.add(level.ident)
             self.note(f"{self.show()}: cannot list: {exc.strerror}")
         return found
+
+    def mounted(self, fd: int, level: _Level, name: str) -> None:
+        """A filesystem is mounted on ``name``: wiping, detach it (what was under it is seen
+        by the next scan); else, or if that fails, keep it and report it."""
+        if self.wipe and self.euid == 0 and platform.detach_mount(fd, name) is None:
+            level.dirty = True
+            return
+        self.fail(level, name, _MOUNTED)
 
     def unlink(self, fd: int, level: _Level, name: str) -> None:
         try:

@@ -1,6 +1,9 @@
 """One incarnation: spawn it, learn of its leader's exit, and stop its whole tree.
 
 The leader (``/bin/sh -c COMMAND``) runs in a new session, so its process group id is its pid.
+Where a cgroup can be had (see ``platform``), the shell first moves itself into the
+incarnation's own cgroup, before it can fork: the stop sequence ends by freezing that cgroup,
+killing all of it and removing it, so no descendant escapes however it leaves the group.
 procrunner reaps the leader itself and only after the rest of the tree is gone: until then the
 leader is at worst a zombie that pins the group id, so ``killpg`` can never reach a group that
 someone else has reused.
@@ -14,17 +17,17 @@ import functools
 import os
 import signal
 import subprocess
-import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
 
+from procrunner import platform
 from procrunner.config.procfile import shell_command
 from procrunner.errors import ProcrunnerError
-from procrunner.markers import INCARNATION_MARKER
+from procrunner.markers import INCARNATION_MARKER, RUN_MARKER
 from procrunner.output.printer import Printer, StreamProtocol
 from procrunner.output.sink import enlarge_pipe
 from procrunner.output.terminal import Terminal, take_terminal
@@ -89,11 +92,15 @@ class Incarnation:
         self.scratch = scratch
         self.marker = env[INCARNATION_MARKER]
         self.terminal = Terminal() if tty else None
+        run_id = env.get(RUN_MARKER)
+        self.cgroup = platform.incarnation_cgroup(run_id, label) if run_id else None
         try:
             self._popen = self._spawn(command, cwd, env, printer.style.merge_stderr)
         except OSError as exc:
             if self.terminal is not None:
                 self.terminal.discard()
+            if self.cgroup is not None:
+                self.cgroup.remove()
             raise ProcrunnerError(f"cannot start {label}: {exc.strerror}", str(cwd)) from exc
         self.pid = self._popen.pid
         self.started = time.monotonic()
@@ -107,7 +114,7 @@ class Incarnation:
         self._status: ExitStatus | None = None
         self.exited: asyncio.Future[ExitStatus] = asyncio.get_running_loop().create_future()
         try:
-            _watch_exit(self.pid, self._on_leader_exit)
+            platform.watch_exit(self.pid, asyncio.get_running_loop(), self._on_leader_exit)
         except OSError as exc:  # no fd left for its pidfd: a child nobody watches must go
             self._abandon()
             raise ProcrunnerError(f"cannot watch {label}: {exc.strerror}", str(cwd)) from exc
@@ -117,6 +124,8 @@ class Incarnation:
         """Kill and reap a child that was spawned but cannot be supervised."""
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.pid, signal.SIGKILL)
+        if self.cgroup is not None and self.cgroup.kill(KILL_TIMEOUT):
+            self.cgroup.remove()
         with contextlib.suppress(subprocess.TimeoutExpired):
             self._popen.wait(KILL_TIMEOUT)
         for pipe in (self._popen.stdout, self._popen.stderr):
@@ -126,7 +135,10 @@ class Incarnation:
     def _spawn(
         self, command: str, cwd: Path, env: Mapping[str, str], merge_stderr: bool
     ) -> subprocess.Popen[bytes]:
-        argv = ["/bin/sh", "-c", shell_command(command)]
+        script = shell_command(command)
+        if self.cgroup is not None:
+            script = self.cgroup.shell_enter(script)
+        argv = ["/bin/sh", "-c", script]
         if self.terminal is None:
             return subprocess.Popen(
                 argv,
@@ -162,6 +174,11 @@ class Incarnation:
         return _create_time(self.pid)
 
     @property
+    def containment(self) -> str:
+        """For ``procrunner ps``: what keeps this incarnation's processes together."""
+        return "cgroup" if self.cgroup is not None else "group+session+marker"
+
+    @property
     def uptime(self) -> float:
         return (self.ended or time.monotonic()) - self.started
 
@@ -171,7 +188,7 @@ class Incarnation:
 
     @property
     def target(self) -> tree.Target:
-        return tree.Target(self.pid, self.marker, self.since)
+        return tree.Target(self.pid, self.marker, self.since, self.cgroup)
 
     async def _connect(self) -> None:
         loop = asyncio.get_running_loop()
@@ -197,6 +214,8 @@ class Incarnation:
         return await tree.when_fds_allow(functools.partial(self._stop, sig, timeout, escalate))
 
     async def _stop(self, sig: int, timeout: float, escalate: asyncio.Event) -> StopReport:
+        """TERM (or ``sig``) and CONT, then the cgroup frozen and killed whole, then SIGKILL
+        rounds for marked escapees outside it (or for everything, without a cgroup)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         signalled = killed = False
@@ -213,6 +232,10 @@ class Incarnation:
             await tree.wait_gone(procs, remaining, escalate)
             procs = self._members()
         survivors = procs
+        if self.cgroup is not None and self.cgroup.populated():
+            killed = True
+            await asyncio.to_thread(self.cgroup.kill, KILL_TIMEOUT)
+            survivors = self._members()
         for _ in range(_KILL_ROUNDS):
             if not survivors:
                 break
@@ -221,6 +244,8 @@ class Incarnation:
             await tree.wait_gone(survivors, KILL_TIMEOUT)
             survivors = self._members()
         leader_stuck = not await self._reap()
+        if self.cgroup is not None and (trouble := self.cgroup.remove()) is not None:
+            self._printer.system(f"{self.label}: {trouble}")
         await self._drain(escalate)
         status = self._status
         self._output.end(status.describe() if status is not None else "not reaped")
@@ -236,12 +261,13 @@ class Incarnation:
                 os.killpg(group, sig)
 
     def _members(self) -> list[psutil.Process]:
-        return tree.members(self.pid, self.marker, self.since)
+        return tree.members(self.pid, self.marker, self.since, self.cgroup)
 
     def _unreaped_group(self) -> int | None:
         return self.pid if self._popen.returncode is None else None
 
-    def _on_leader_exit(self, status: ExitStatus) -> None:
+    def _on_leader_exit(self, code: int | None, signum: int | None) -> None:
+        status = ExitStatus(code, signum)
         self._status = status
         self.ended = time.monotonic()
         if not self.exited.done():
@@ -282,32 +308,3 @@ def _create_time(pid: int) -> float:
     except psutil.Error:
         return time.time()
 
-
-def _watch_exit(pid: int, callback: Callable[[ExitStatus], None]) -> None:
-    """Call back in the loop when ``pid`` exits, without reaping it (``WNOWAIT``)."""
-    loop = asyncio.get_running_loop()
-
-    def peek() -> ExitStatus:
-        result = os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT)
-        assert result is not None
-        if result.si_code in (os.CLD_KILLED, os.CLD_DUMPED):
-            return ExitStatus(signal=result.si_status)
-        return ExitStatus(code=result.si_status)
-
-    if hasattr(os, "pidfd_open"):
-        fd = os.pidfd_open(pid)
-
-        def readable() -> None:
-            loop.remove_reader(fd)
-            os.close(fd)
-            callback(peek())
-
-        loop.add_reader(fd, readable)
-        return
-
-    def wait_in_thread() -> None:
-        status = peek()
-        with contextlib.suppress(RuntimeError):
-            loop.call_soon_threadsafe(callback, status)
-
-    threading.Thread(target=wait_in_thread, name=f"wait-{pid}", daemon=True).start()

@@ -101,6 +101,7 @@ def ps_row(instance: Instance) -> dict[str, Any]:
         "rss": memory.rss if memory is not None else None,
         "port": instance.spec.port,
         "scratch": str(incarnation.scratch) if incarnation is not None else None,
+        "containment": incarnation.containment if incarnation is not None else None,
     }
 
 

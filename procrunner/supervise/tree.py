@@ -1,9 +1,10 @@
 """An incarnation's process tree: find every live member, signal them, wait for them to go.
 
-Members are the processes in the incarnation's process group plus the descendants that left
-it (``setsid``, double fork) but still carry the incarnation's marker in their environment.
-psutil does the walking; a process created before the incarnation is never a member, and
-psutil checks the create time before it signals, so a reused PID is never signalled.
+Members are the processes in the incarnation's cgroup (where it has one: nothing leaves it),
+its process group and its session, plus the descendants that left those (``setsid``, double
+fork) but still carry the incarnation's marker in their environment. psutil does the walking;
+a process created before the incarnation is never a member, and psutil checks the create
+time before it signals, so a reused PID is never signalled.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import TypeVar
 
 import psutil
 
+from procrunner import platform
 from procrunner.markers import INCARNATION_MARKER, RUN_MARKER
 
 _POLL_INTERVAL = 0.05
@@ -47,18 +49,22 @@ async def when_fds_allow(call: Callable[[], Awaitable[T]]) -> T:
 class Target:
     """How to recognise one incarnation's processes."""
 
-    pgid: int
+    pgid: int  # also the session id: the leader starts a new session
     marker: str
     since: float
+    cgroup: platform.Cgroup | None = None
 
 
-def members(pgid: int, marker: str, since: float) -> list[psutil.Process]:
-    """Live (not zombie) processes in group ``pgid`` or whose environment carries ``marker``.
+def members(
+    pgid: int, marker: str, since: float, cgroup: platform.Cgroup | None = None
+) -> list[psutil.Process]:
+    """Live (not zombie) processes in ``cgroup``, group or session ``pgid``, or whose
+    environment carries ``marker``.
 
     ``since`` is the leader's create time; older processes are skipped without reading their
     environment, which keeps a scan cheap on a busy machine.
     """
-    return members_of({0: Target(pgid, marker, since)})[0]
+    return members_of({0: Target(pgid, marker, since, cgroup)})[0]
 
 
 def members_of(targets: Mapping[K, Target]) -> dict[K, list[psutil.Process]]:
@@ -76,48 +82,50 @@ def members_of(targets: Mapping[K, Target]) -> dict[K, list[psutil.Process]]:
                 continue
             key = by_group.get(os.getpgid(proc.pid))
             if key is None:
-                key = by_marker.get(_marker_of(proc.pid))
+                key = by_group.get(os.getsid(proc.pid))
+            if key is None:
+                key = by_marker.get(platform.environment_value(proc.pid, INCARNATION_MARKER))
             if key is None or proc.create_time() < targets[key].since:
                 continue
             if proc.status() != psutil.STATUS_ZOMBIE:
                 found[key].append(proc)
         except (psutil.Error, OSError):
             continue
+    for key, target in targets.items():
+        if target.cgroup is not None:
+            _add_live(found[key], target.cgroup.pids())
     return found
 
 
-_MARKER_PREFIX = f"\0{INCARNATION_MARKER}=".encode()
+def _add_live(procs: list[psutil.Process], pids: list[int]) -> None:
+    """Add the live processes among ``pids`` that ``procs`` does not hold yet."""
+    known = {p.pid for p in procs}
+    for pid in pids:
+        if pid in known or pid == os.getpid():
+            continue
+        with contextlib.suppress(psutil.Error):
+            proc = psutil.Process(pid)
+            if proc.status() != psutil.STATUS_ZOMBIE:
+                procs.append(proc)
+                known.add(pid)
 
 
-def _marker_of(pid: int) -> str:
-    """The incarnation marker in a process's environment, read straight from /proc (far
-    cheaper than parsing the whole environment, and scans run this for many processes)."""
-    fd = os.open(f"/proc/{pid}/environ", os.O_RDONLY | os.O_CLOEXEC)
-    try:
-        chunks = []
-        while chunk := os.read(fd, 65536):
-            chunks.append(chunk)
-    finally:
-        os.close(fd)
-    block = b"\0" + b"".join(chunks)
-    start = block.find(_MARKER_PREFIX)
-    if start < 0:
-        return ""
-    start += len(_MARKER_PREFIX)
-    end = block.find(b"\0", start)
-    return block[start : end if end >= 0 else None].decode(errors="replace")
-
-
-def run_members(run_id: str) -> list[psutil.Process]:
-    """Every live process that carries a run's marker: what a watchdog must take down."""
+def run_members(
+    run_id: str, since: float = 0.0, cgroups: list[platform.Cgroup] | None = None
+) -> list[psutil.Process]:
+    """Every live process of a run: in its cgroups, or carrying its marker and started at
+    ``since`` or later. What a watchdog, or the sweep of a dead run, takes down."""
     found: list[psutil.Process] = []
     for proc in psutil.process_iter():
         with contextlib.suppress(psutil.Error, OSError):
             if (
-                proc.environ().get(RUN_MARKER) == run_id
+                proc.create_time() >= since
+                and platform.environment_value(proc.pid, RUN_MARKER) == run_id
                 and proc.status() != psutil.STATUS_ZOMBIE
             ):
                 found.append(proc)
+    for cgroup in cgroups or []:
+        _add_live(found, cgroup.pids())
     return found
 
 
@@ -150,26 +158,23 @@ async def wait_gone(
             waiter: asyncio.Future[None] = loop.create_future()
             loop.add_reader(fd, _resolve, waiter)
             waiters.append(waiter)
-        if waiters or not _HAVE_PIDFD:
+        if waiters or not platform.HAVE_PIDFD:
             await _until(waiters, procs, timeout, interrupt)
     finally:
         for fd in fds:
             loop.remove_reader(fd)
             os.close(fd)
-    return [p for p in procs if _alive(p)]
-
-
-_HAVE_PIDFD = hasattr(os, "pidfd_open")
+    return [p for p in procs if alive(p)]
 
 
 def _pidfd(proc: psutil.Process) -> int | None:
-    if not _HAVE_PIDFD:
-        return None
     try:
-        fd = os.pidfd_open(proc.pid)
+        fd = platform.open_pidfd(proc.pid)
     except OSError:
         return None
-    if not _alive(proc):  # the PID was reused between the scan and the open
+    if fd is None:
+        return None
+    if not alive(proc):  # the PID was reused between the scan and the open
         os.close(fd)
         return None
     return fd
@@ -194,7 +199,7 @@ async def _until(
         while loop.time() < deadline:
             if interrupted is not None and interrupted.done():
                 return
-            if _HAVE_PIDFD:
+            if platform.HAVE_PIDFD:
                 pending = {t for t in tasks if not t.done()}
                 if not pending:
                     return
@@ -203,7 +208,7 @@ async def _until(
                     watch, timeout=deadline - loop.time(), return_when=asyncio.FIRST_COMPLETED
                 )
             else:
-                if not any(_alive(p) for p in procs):
+                if not any(alive(p) for p in procs):
                     return
                 await asyncio.sleep(min(_POLL_INTERVAL, max(deadline - loop.time(), 0)))
     finally:
@@ -211,7 +216,7 @@ async def _until(
             interrupted.cancel()
 
 
-def _alive(proc: psutil.Process) -> bool:
+def alive(proc: psutil.Process) -> bool:
     try:
         return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
     except psutil.Error:
