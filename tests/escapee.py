@@ -38,6 +38,16 @@ def _storm(deadline: float) -> None:
 
 
 def build(shape: str, token: str, deadline: float) -> None:
+    """Build the escapee and return once it has left: every copy of the close-on-exec pipe's
+    write end is gone only when the escapee has exec'd bare (and the middle process ended)."""
+    done, left = os.pipe()
+    _leave(shape, token, deadline)
+    os.close(left)
+    os.read(done, 1)
+    os.close(done)
+
+
+def _leave(shape: str, token: str, deadline: float) -> None:
     if shape == "env-i-setsid":
         if os.fork() == 0:
             os.setsid()
