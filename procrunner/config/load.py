@@ -191,6 +191,7 @@ def _style(sources: Sources, os_env: Mapping[str, str]) -> Style:
         prefix=bool(sources.get("prefix", bool)),
         color=color,
         merge_stderr=bool(sources.get("merge_stderr", bool)),
+        raw_output=bool(sources.get("raw_output", bool)),
         output=cast(OutputFormat, sources.get("output", str)),
         timestamp_format=cast(TimestampFormat, "local" if timestamp == "none" else timestamp),
     )

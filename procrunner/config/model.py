@@ -112,6 +112,9 @@ SETTINGS: tuple[Setting, ...] = (
             "(`--no-prefix`: bare lines)", _switch("--no-prefix", const=False), default=True),
     Setting("merge_stderr", "bool", "show stderr lines like stdout lines",
             _switch("--merge-stderr"), default=False),
+    Setting("raw_output", "bool", "on a terminal, pass the children's control sequences as they "
+            "are (by default all but colours are shown escaped)", _switch("--raw-output"),
+            default=False),
     Setting("output", "choice", "`text` lines, or one JSON object per line",
             _value("--output", metavar="FORMAT"), default="text", choices=("text", "json")),
     Setting("log_dir", "path", "also write each instance's output to `DIR/web.1.log`",

@@ -53,6 +53,7 @@ class Style:
     prefix: bool = True
     color: bool = False
     merge_stderr: bool = False
+    raw_output: bool = False  # on a terminal, children's control sequences pass unescaped
     output: OutputFormat = "text"
     timestamp_format: TimestampFormat = "local"
 

@@ -59,6 +59,7 @@ class Sink:
         self._closing = False
         self._broken = False
         self._written = 0
+        self.is_terminal = os.isatty(fd)
         enlarge_pipe(fd)
         self._thread = threading.Thread(target=self._run, name=f"procrunner-fd{fd}", daemon=True)
         self._thread.start()
