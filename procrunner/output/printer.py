@@ -288,7 +288,6 @@ class LineAssembler:
         self._pending_len = 0
         self._continuing = True
 
-
     def _unread(self) -> int:
         """Bytes waiting in the pipe (or PTY), not read yet."""
         if self.pipe_fd is None:

@@ -3,7 +3,7 @@
 
     controls         one line per kind of control sequence, then ``done``
     bar INTERVAL     a progress bar redrawn with \\r every INTERVAL seconds, never a newline
-    numbered SEED    numbered lines (``<PS> <seq> <padding>``), written as fast as possible in
+    numbered SEED    numbered lines (``<PS> <seq> x...``), written as fast as possible in
                      writes cut at random byte offsets (so lines straddle writes, as a stdio
                      flush does); on SIGTERM it finishes its line, prints ``<PS> end <count>``
                      and exits
@@ -52,18 +52,22 @@ def numbered(seed: str) -> None:
 
     signal.signal(signal.SIGTERM, stop)
     name = os.environ["PS"].encode()
-    rng = random.Random(seed)
+    rng = random.Random(f"{seed}/{name.decode()}")
     pending = b""
     sequence = 0
     while not stopping:
         while len(pending) < 16384:
-            padding = b"x" * rng.randrange(0, 200)
-            pending += b"%s %d %s\n" % (name, sequence, padding)
+            pending += numbered_line(name, sequence)
             sequence += 1
         cut = rng.randrange(1, len(pending))
         _write_all(pending[:cut])
         pending = pending[cut:]
     _write_all(pending + b"%s end %d\n" % (name, sequence))
+
+
+def numbered_line(name: bytes, sequence: int) -> bytes:
+    """Its length follows from its number, so a cut line cannot pass for a whole one."""
+    return b"%s %d %s\n" % (name, sequence, b"x" * (sequence * 7919 % 200))
 
 
 def _write_all(data: bytes) -> None:
