@@ -7,19 +7,10 @@ import asyncio
 import os
 import time
 
+from test_output import RecordingSink
+
 from procrunner.config.settings import Style
 from procrunner.output.printer import PARTIAL_DELAY, Printer, StreamProtocol
-
-
-class RecordingSink:
-    congested = False
-    is_terminal = False
-
-    def __init__(self) -> None:
-        self.data = bytearray()
-
-    def write(self, data: bytes) -> None:
-        self.data += data
 
 
 class LateLoop(StreamProtocol):
