@@ -18,6 +18,7 @@ from procrunner.output.text import TextFormat
 
 class RecordingSink:
     congested = False
+    is_terminal = False
 
     def __init__(self) -> None:
         self.data = bytearray()

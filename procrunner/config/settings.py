@@ -98,6 +98,9 @@ class Style:
     merge_stderr: bool = setting(
         "bool", "show stderr lines like stdout lines", switch("--merge-stderr"), value=False,
         default=False)
+    raw_output: bool = setting(
+        "bool", "on a terminal, pass the children's control sequences as they are (by default "
+        "all but colours are shown escaped)", switch("--raw-output"), value=False, default=False)
     output: OutputFormat = setting(
         "choice", "`text` lines, or one JSON object per line",
         takes("--output", metavar="FORMAT"), value="text", default="text",

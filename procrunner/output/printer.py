@@ -14,6 +14,9 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import fcntl
+import sys
+import termios
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -28,6 +31,7 @@ from procrunner.output.text import SYSTEM_NAME, Clock, Format, Origin, TextForma
 
 MAX_LINE = 1 << 20
 PARTIAL_DELAY = 0.05
+REDRAW_EVERY = 0.5
 
 
 class Printer:
@@ -41,12 +45,14 @@ class Printer:
         log_dir: Path | None = None,
     ) -> None:
         self.style = style
-        self.format: Format = (
-            JsonFormat() if style.output == "json" else TextFormat.for_terminal(style)
-        )
         self._readers: set[asyncio.ReadTransport] = set()
-        self.resumed_at = 0.0
         self.sink = sink_factory(self)
+        # On a terminal, children's control sequences are shown rather than obeyed, and a
+        # line redrawn with \r shows its latest state while it is drawn.
+        self.escapes = style.output == "text" and self.sink.is_terminal and not style.raw_output
+        self.format: Format = (
+            JsonFormat() if style.output == "json" else TextFormat.for_terminal(style, self.escapes)
+        )
         self.logs: LogFiles | None = None
         if log_dir is not None:
             file_format: Format = JsonFormat()
@@ -101,8 +107,6 @@ class Printer:
 
     def congestion_changed(self) -> None:
         paused = self.reading_paused
-        if not paused:
-            self.resumed_at = time.monotonic()
         for transport in self._readers:
             if transport.is_closing():
                 continue
@@ -173,9 +177,13 @@ class Source:
 class LineAssembler:
     """Cuts one stream's bytes into lines and hands them to the incarnation's source.
 
-    A partial line is held until its newline comes, for at most ``PARTIAL_DELAY`` (then it is
-    shown as it is, so prompts appear) and at most ``MAX_LINE`` bytes (then it is passed on in
-    pieces). The piece after such a cut carries the continuation mark.
+    A partial line is held until its newline comes, at most ``MAX_LINE`` bytes (then it is
+    passed on in pieces), and at most until its stream is quiet (then it is shown as it is, so
+    prompts appear). Quiet means both: no bytes for ``PARTIAL_DELAY``, and none waiting in the
+    pipe (``pipe_fd``), since a loop that is late (busy with other pipes, or paused by
+    backpressure) has not read what the child already wrote. On a terminal, a line redrawn
+    with ``\r`` (a progress bar) is also shown every ``REDRAW_EVERY`` while it is drawn. The
+    piece after such a cut carries the continuation mark.
     """
 
     def __init__(self, source: Source, stderr: bool) -> None:
@@ -184,9 +192,10 @@ class LineAssembler:
         self._stderr = stderr
         self._pending: list[bytes] = []
         self._pending_len = 0
-        self._last_data = 0.0
+        self._last_data = self._held_since = 0.0
         self._continuing = False
         self._timer: asyncio.TimerHandle | None = None
+        self.pipe_fd: int | None = None  # where to look for bytes not read yet
 
     def feed(self, data: bytes) -> None:
         if self._pending:
@@ -244,6 +253,8 @@ class LineAssembler:
 
     def _hold(self, data: bytes) -> None:
         self._last_data = time.monotonic()
+        if not self._pending:
+            self._held_since = self._last_data
         self._pending.append(data)
         self._pending_len += len(data)
         if self._pending_len > MAX_LINE:
@@ -264,16 +275,34 @@ class LineAssembler:
         self._timer = None
         if not self._pending:
             return
-        # Quiet time counts from the last bytes of this stream and from the last resume: while
-        # reading is paused, or just after, the rest of the line may still be in the pipe.
-        waited = time.monotonic() - max(self._last_data, self._printer.resumed_at)
-        if self._printer.reading_paused or waited < PARTIAL_DELAY:
+        if self._unread():  # the rest of the line may be there: read it first
+            self._arm(PARTIAL_DELAY)
+            return
+        now = time.monotonic()
+        waited = now - self._last_data
+        if waited < PARTIAL_DELAY and not self._redrawn(now):
             self._arm(max(PARTIAL_DELAY - waited, 0.005))
             return
         self._emit_piece(b"".join(self._pending), partial=True)
         self._pending.clear()
         self._pending_len = 0
         self._continuing = True
+
+    def _unread(self) -> int:
+        """Bytes waiting in the pipe (or PTY), not read yet."""
+        if self.pipe_fd is None:
+            return 0
+        try:
+            count = fcntl.ioctl(self.pipe_fd, termios.FIONREAD, bytes(4))
+        except OSError:
+            return 0
+        return int.from_bytes(count, sys.byteorder)
+
+    def _redrawn(self, now: float) -> bool:
+        """On a terminal: the held text has been redrawn with \r for ``REDRAW_EVERY``."""
+        if not self._printer.escapes or now - self._held_since < REDRAW_EVERY:
+            return False
+        return b"\r" in b"".join(self._pending)[:-1]  # not a CRLF's CR waiting for its LF
 
 
 class StreamProtocol(asyncio.Protocol):
@@ -291,6 +320,9 @@ class StreamProtocol(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.ReadTransport)
         self._transport = transport
+        pipe = transport.get_extra_info("pipe")
+        if pipe is not None:
+            self._assembler.pipe_fd = pipe.fileno()
         self._printer.attach(transport)
         self._source.stream_opened()
 

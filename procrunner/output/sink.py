@@ -25,6 +25,9 @@ _F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
 HIGH_WATER = 4 << 20
 LOW_WATER = 1 << 20
 _IOV_MAX = 1024
+# At most this much per writev: ``written`` must show progress while a slow reader drains a
+# long queue (a stop reads the children's pipes to their end only while output moves).
+WRITE_STEP = 64 << 10
 Chunk = bytes | memoryview  # what is written: bytes, or a view that spares a copy
 
 
@@ -59,6 +62,7 @@ class Sink:
         self._closing = False
         self._broken = False
         self._written = 0
+        self.is_terminal = os.isatty(fd)
         enlarge_pipe(fd)
         self._thread = threading.Thread(target=self._run, name=f"procrunner-fd{fd}", daemon=True)
         self._thread.start()
@@ -127,13 +131,14 @@ class Sink:
                 self._call_in_loop(self._on_congestion_change)
 
     def _write_all(self, chunks: list[Chunk]) -> None:
-        """``writev`` without joining (one copy less on the hot path); partial writes resume
-        where they stopped. Any error (EPIPE on stdout, ENOSPC on a log file) ends writing:
-        the rest is dropped, so the children are never paused for good."""
+        """``writev`` without joining (one copy less on the hot path), ``WRITE_STEP`` at a
+        time; partial writes resume where they stopped. Any error (EPIPE on stdout, ENOSPC on
+        a log file) ends writing: the rest is dropped, so the children are never paused for
+        good."""
         views = [memoryview(c) for c in chunks if c]
         while views:
             try:
-                written = os.writev(self._fd, views[:_IOV_MAX])
+                written = os.writev(self._fd, _step(views))
             except BlockingIOError:
                 select.select([], [self._fd], [])
                 continue
@@ -150,3 +155,15 @@ class Sink:
     def _call_in_loop(self, callback: Callable[[], None]) -> None:
         with contextlib.suppress(RuntimeError):  # the loop is already closed at exit
             self._loop.call_soon_threadsafe(callback)
+
+
+def _step(views: list[memoryview]) -> list[memoryview]:
+    """The first ``WRITE_STEP`` bytes of ``views`` (at most ``_IOV_MAX`` of them)."""
+    step: list[memoryview] = []
+    room = WRITE_STEP
+    for view in views[:_IOV_MAX]:
+        step.append(view[:room])
+        room -= len(step[-1])
+        if not room:
+            break
+    return step

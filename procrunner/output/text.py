@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable
 from typing import NamedTuple, Protocol
 
 from procrunner.config.settings import Style, TimestampFormat
+from procrunner.output.controls import escape_block, escape_line
 from procrunner.output.sink import Chunk
 
 _RESET = b"\033[0m"
@@ -99,7 +100,9 @@ class Clock:
 
 class TextFormat:
     """``HH:MM:SS web.1     | line``: time stamp, padded name, then a mark (``|``, ``!`` for
-    stderr, ``+`` for a continued piece). The prefix is cached per clock tick."""
+    stderr, ``+`` for a continued piece). The prefix is cached per clock tick. With
+    ``escape`` (a terminal), the children's control sequences are shown, not obeyed
+    (``controls.py``)."""
 
     def __init__(
         self,
@@ -111,6 +114,7 @@ class TextFormat:
         prefix: bool = True,
         merge_stderr: bool = False,
         note_mark: bytes = b"| ",
+        escape: bool = False,
     ) -> None:
         self._clock = clock
         self._timestamps = timestamps
@@ -118,19 +122,22 @@ class TextFormat:
         self._color = color
         self._prefix = prefix
         self._note_mark = note_mark
+        self.escape = escape
         self._separators = (b"|", b"|" if merge_stderr else b"!")
         self._width = len(SYSTEM_NAME)
         self._colors = dict(_OWN_COLORS)
         self._cache: dict[tuple[str, bytes], bytes] = {}
 
     @classmethod
-    def for_terminal(cls, style: Style) -> TextFormat:
+    def for_terminal(cls, style: Style, escape: bool = False) -> TextFormat:
+        """Procrunner's stdout; ``escape`` when it is a terminal (and not ``--raw-output``)."""
         return cls(
             Clock(style.timestamp_format),
             timestamps=style.timestamps,
             color=style.color,
             prefix=style.prefix,
             merge_stderr=style.merge_stderr,
+            escape=escape,
         )
 
     def add_names(self, names: Iterable[str]) -> None:
@@ -161,6 +168,8 @@ class TextFormat:
 
     def block(self, origin: Origin, stderr: bool, body: bytes) -> bytes:
         prefix = self.prefix(origin.name, self._separators[stderr] + b" ")
+        if self.escape:
+            body = escape_block(body)
         if not prefix:
             return body
         return prefix + body[:-1].replace(b"\n", b"\n" + prefix) + b"\n"
@@ -169,6 +178,8 @@ class TextFormat:
         self, origin: Origin, stderr: bool, piece: bytes, continued: bool, partial: bool
     ) -> bytes:
         mark = self._separators[stderr] + (b"+" if continued else b" ")
+        if self.escape:
+            piece = escape_line(piece)
         return self.prefix(origin.name, mark) + piece + b"\n"
 
     def note(self, origin: Origin, text: str) -> bytes:
