@@ -50,6 +50,9 @@ class Picture:
         self.stopping: str | None = None
         self.ps: dict[str, Any] | None = None
         self.types: dict[str, None] = {}  # every type seen, in order (a type scaled to 0 stays)
+        # per type, the count its last scale asked for: ps still lists the instances that are
+        # stopping after a scale down, so their number tells no count
+        self.counts: dict[str, int] = {}
         self.timeline: dict[str, list[Bar]] = {}
         self.output: dict[str, deque[dict[str, Any]]] = {}
         self.events: deque[Notice] = deque(maxlen=EVENTS)
@@ -106,6 +109,8 @@ class Picture:
             self._on_incarnation(event, name, notice)
         elif event == "shutdown":
             self.stopping = notice["reason"]
+        elif event == "scaled":
+            self.counts[notice["type"]] = notice["after"]
         if event != "state":  # the table shows states; the list tells what happened
             self.events.append(notice)
         self._changed()
@@ -148,6 +153,7 @@ class Picture:
             "pid": self.pid,
             "stopping": self.stopping,
             "types": list(self.types),
+            "counts": dict(self.counts),
             "instances": self.ps["instances"] if self.ps else [],
             "chaos": self.ps["chaos"] if self.ps else None,
             "timeline": {n: [asdict(b) for b in bars] for n, bars in self.timeline.items()},
