@@ -26,6 +26,7 @@ from procrunner.output.sink import Sink
 from procrunner.scratch.space import ScratchSpace
 from procrunner.supervise.events import Event, OutputBroken
 from procrunner.supervise.readiness import ReadinessChecks
+from procrunner.supervise.spawner import LoopClock, ProcessSpawner
 from procrunner.supervise.supervisor import Supervisor
 from procrunner.supervise.watch import WatchRule, watch, watch_rules
 from procrunner.supervise.watchdog import Watchdog, take_down
@@ -82,18 +83,19 @@ async def run_formation(
                     f"router on {router.address}: each connection goes to a random ready "
                     f"{router.type_name} instance (no sticky sessions)"
                 )
+            env_for = _env_for(app, run_id, router)
+            spawner = ProcessSpawner(app.root, env_for, printer, scratch, watchdog)
             supervisor = Supervisor(
                 app.plan,
                 app.make_spec,
-                app.root,
-                _env_for(app, run_id, router),
+                settings.run,
+                spawner,
+                LoopClock(),
+                readiness,
                 printer,
                 queue,
-                settings.run,
-                scratch,
                 listeners=[router.follow] if router is not None else [],
                 notices=notices,
-                readiness=readiness,
             )
             return await _supervise(
                 settings, app, run_id, supervisor, scratch, watchdog, router, queue
@@ -211,7 +213,6 @@ async def _supervise(
             )
             watching.append(asyncio.create_task(reloads))
     watchdog.armed = True
-    supervisor.watchdog = watchdog
     status = await supervisor.run()
     # The formation is down; a late Ctrl-C (the second of two quick ones) must not cut the
     # summary short or make the exit status a death by SIGINT.

@@ -156,8 +156,11 @@ class ChaosSchedule:
     """Whether chaos is on, its schedule task and its kill count. The supervisor turns it on
     (at start, or when asked through the control socket) and counts the kills it makes."""
 
-    def __init__(self, tick: Callable[[], None]) -> None:
+    def __init__(
+        self, tick: Callable[[], None], sleep: Callable[[float], Awaitable[None]]
+    ) -> None:
         self._tick = tick
+        self._sleep = sleep
         self.planner: ChaosPlanner | None = None
         self._task: Task[None] | None = None
         self.kills = 0
@@ -172,7 +175,7 @@ class ChaosSchedule:
         self.stop()
         self.planner = ChaosPlanner(spec)
         self.kills = 0
-        self._task = asyncio.create_task(self.planner.run(self._tick, asyncio.sleep))
+        self._task = asyncio.create_task(self.planner.run(self._tick, self._sleep))
         return self.planner
 
     def stop(self) -> None:

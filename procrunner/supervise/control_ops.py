@@ -9,7 +9,6 @@ import asyncio
 import os
 import random
 import signal
-import time
 from typing import TYPE_CHECKING, Any
 
 from procrunner.config.durations import format_duration
@@ -185,7 +184,7 @@ def restart(supervisor: Supervisor, instance: Instance, cause: Cause = Cause.REQ
     if instance.state in UP:
         instance.cause = cause
         instance.decision = Restart(0.0)
-        instance.down_since = time.monotonic()
+        instance.down_since = supervisor.clock.now()
         supervisor.stop(instance)
     elif instance.state is State.STOPPING:
         instance.removing = False
@@ -315,5 +314,5 @@ def chaos_kill(supervisor: Supervisor, victim: Instance, sig: int) -> None:
     )
     victim.cause = Cause.CHAOS
     victim.decision = Restart(0.0)
-    victim.down_since = time.monotonic()
+    victim.down_since = supervisor.clock.now()
     supervisor.stop(victim, sig)

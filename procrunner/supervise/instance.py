@@ -3,7 +3,6 @@ incarnations, and what it keeps of the incarnations that ended."""
 
 from __future__ import annotations
 
-import asyncio
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -12,11 +11,10 @@ from typing import Any
 from procrunner.config.formation import InstanceSpec
 from procrunner.scratch.wipe import Inventory
 from procrunner.supervise.events import EndedIncarnation
-from procrunner.supervise.incarnation import Incarnation
-from procrunner.supervise.memory import Memory
+from procrunner.supervise.memory import Key, Memory
 from procrunner.supervise.restart import Decision
+from procrunner.supervise.spawner import Cancellable, Life
 from procrunner.supervise.states import Cause, State
-from procrunner.supervise.tree import Target
 
 STOPPED_HOW = {
     Cause.CHAOS: "killed by chaos",
@@ -33,7 +31,7 @@ class Instance:
 
     spec: InstanceSpec
     state: State = State.STOPPED
-    incarnation: Incarnation | None = None
+    incarnation: Life | None = None
     count: int = 0
     cause: Cause | None = None
     history: list[EndedIncarnation] = field(default_factory=list)
@@ -42,7 +40,7 @@ class Instance:
     decision: Decision | None = None
     down_since: float | None = None
     recoveries: list[float] = field(default_factory=list)
-    waiting: asyncio.Task[None] | asyncio.Handle | None = None
+    waiting: Cancellable | None = None
     removing: bool = False  # scaled down: the slot goes once its incarnation has stopped
     held: bool = False  # waiting for the types it depends on to be RUNNING
 
@@ -110,10 +108,10 @@ def unmet_dependencies(instances: Iterable[Instance], needed: Iterable[str]) -> 
     return [type_name for type_name in needed if type_name in waiting]
 
 
-def live_targets(instances: Iterable[Instance]) -> dict[tuple[str, int], Target]:
-    """The process trees to sample: instances starting or running."""
+def live_lives(instances: Iterable[Instance]) -> dict[Key, Life]:
+    """The lives to sample: instances starting or running."""
     return {
-        (i.spec.name, i.count): i.incarnation.target
+        (i.spec.name, i.count): i.incarnation
         for i in instances
         if i.incarnation is not None and i.state in (State.STARTING, State.RUNNING)
     }

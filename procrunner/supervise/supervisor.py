@@ -12,9 +12,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import signal
-import time
-from collections.abc import Callable, Mapping, Sequence
-from pathlib import Path
+from collections.abc import Callable, Sequence
 
 from procrunner.config.durations import format_duration
 from procrunner.config.formation import InstanceMaker, InstanceSpec
@@ -22,7 +20,6 @@ from procrunner.config.settings import RunOptions
 from procrunner.control.notices import Notices
 from procrunner.errors import ProcrunnerError
 from procrunner.output.printer import CHAOS_NAME, Printer
-from procrunner.scratch.space import ScratchSpace
 from procrunner.scratch.wipe import Inventory
 from procrunner.supervise import tree
 from procrunner.supervise.chaos import ChaosSchedule, ChaosSpec
@@ -41,19 +38,16 @@ from procrunner.supervise.events import (
     Stopped,
     WatchTriggered,
 )
-from procrunner.supervise.incarnation import Incarnation, StopReport
-from procrunner.supervise.instance import Instance, live_targets, unmet_dependencies
-from procrunner.supervise.memory import sample_memory
+from procrunner.supervise.incarnation import StopReport
+from procrunner.supervise.instance import Instance, live_lives, unmet_dependencies
 from procrunner.supervise.messages import end_lines, gave_up, restarting
-from procrunner.supervise.readiness import ReadinessChecks
 from procrunner.supervise.restart import COUNTED, Fatal, Restart, StopAll, backoff_delay, decide
+from procrunner.supervise.spawner import Cancellable, Clock, ReadinessArming, Spawner
 from procrunner.supervise.states import Cause, State, check_transition
-from procrunner.supervise.watchdog import Watchdog
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 ALIVE = (State.STARTING, State.RUNNING, State.BACKOFF, State.STOPPING)
 OUTPUT_BROKEN_STATUS = 128 + signal.SIGPIPE
-EnvFor = Callable[[InstanceSpec, str, Path], Mapping[str, str]]
 Listener = Callable[[Instance], None]
 
 
@@ -62,36 +56,33 @@ class Supervisor:
         self,
         plan: tuple[InstanceSpec, ...],
         make_spec: InstanceMaker,
-        root: Path,
-        env_for: EnvFor,
+        options: RunOptions,
+        spawner: Spawner,
+        clock: Clock,
+        readiness: ReadinessArming,
         printer: Printer,
         queue: asyncio.Queue[Event],
-        options: RunOptions,
-        scratch: ScratchSpace,
         listeners: Sequence[Listener] = (),
         notices: Notices | None = None,
-        readiness: ReadinessChecks | None = None,
     ) -> None:
         self._instances = {spec.name: Instance(spec) for spec in plan}
         self.retired: list[Instance] = []
         self.make_spec = make_spec
-        self._root = root
-        self._env_for = env_for
+        self.options = options
+        self._spawner = spawner
+        self.clock = clock
+        self.readiness = readiness
         self.printer = printer
         self._queue = queue
-        self.options = options
-        self._scratch = scratch
-        self.watchdog: Watchdog | None = None  # set once the watchdog process runs
         self._listeners = tuple(listeners)
         self.notices = notices or Notices()
-        self.readiness = readiness or ReadinessChecks(queue.put_nowait, options.start_seconds)
         self.status: int | None = None
         self._signals_seen = 0
         self._formation_started = False  # a failed start ends the run only before this
         self._kill_now = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
         self.crashed = False
-        self.chaos = ChaosSchedule(functools.partial(queue.put_nowait, ChaosTick()))
+        self.chaos = ChaosSchedule(functools.partial(queue.put_nowait, ChaosTick()), clock.sleep)
         printer.add_names([*self._instances, CHAOS_NAME])
 
     @property
@@ -103,14 +94,7 @@ class Supervisor:
         loop = asyncio.get_running_loop()
         for sig in STOP_SIGNALS:
             loop.add_signal_handler(sig, self._queue.put_nowait, SignalReceived(sig))
-        sampler = asyncio.create_task(
-            sample_memory(
-                lambda: live_targets(self._instances.values()),
-                lambda samples: self._queue.put_nowait(MemorySampled(samples)),
-                self.options.start_seconds,
-                self.options.memory_interval,
-            )
-        )
+        sampler = asyncio.create_task(self._sample_memory())
         if self.options.chaos is not None:
             self.start_chaos(self.options.chaos)
         try:
@@ -122,7 +106,7 @@ class Supervisor:
                     self.start_when_free(instance)
             self._formation_started = True
             if self.options.run_for is not None:
-                loop.call_later(self.options.run_for, self._queue.put_nowait, RunForElapsed())
+                self._post_later(self.options.run_for, RunForElapsed())
             while not self._finished():
                 self._handle(await self._queue.get())
         finally:
@@ -132,6 +116,17 @@ class Supervisor:
                 loop.remove_signal_handler(sig)
         assert self.status is not None
         return self.status
+
+    async def _sample_memory(self) -> None:
+        """Every ``memory_interval`` (the first after ``start_seconds``), the live trees."""
+        await self.clock.sleep(self.options.start_seconds)
+        while True:
+            samples = await self._spawner.measure(live_lives(self._instances.values()))
+            self._queue.put_nowait(MemorySampled(samples))
+            await self.clock.sleep(self.options.memory_interval)
+
+    def _post_later(self, delay: float, event: Event) -> Cancellable:
+        return self.clock.call_later(delay, functools.partial(self._queue.put_nowait, event))
 
     def start_chaos(self, spec: ChaosSpec) -> None:
         planner = self.chaos.start(spec)
@@ -166,25 +161,15 @@ class Supervisor:
     def start(self, instance: Instance) -> None:
         instance.count += 1
         label = instance.label
+        tty = self.options.for_type(instance.spec.type_name).tty
         try:
-            scratch = self._scratch.make(label)
-            incarnation = Incarnation(
-                label,
-                instance.spec.command,
-                self._root,
-                self._env_for(instance.spec, label, scratch),
-                self.printer,
-                instance.spec.name,
-                scratch,
-                tty=self.options.for_type(instance.spec.type_name).tty,
-            )
+            incarnation = self._spawner.spawn(instance.spec, label, instance.count, tty)
         except (ProcrunnerError, OSError) as exc:
             self._failed_start(instance, label, exc)
             return
         instance.incarnation = incarnation
         instance.cause = None
         self.transition(instance, State.STARTING)
-        asyncio.get_running_loop().call_soon(self._track, incarnation)
         previous = instance.history[-1] if instance.history else None
         after = f", replacing {previous.label} ({previous.cause.value})" if previous else ""
         self.printer.system(
@@ -196,7 +181,7 @@ class Supervisor:
             incarnation=instance.count,
             pid=incarnation.pid,
             port=instance.spec.port,
-            scratch=str(scratch),
+            scratch=str(incarnation.scratch),
         )
         name, number = instance.spec.name, instance.count
         incarnation.exited.add_done_callback(
@@ -204,13 +189,6 @@ class Supervisor:
         )
         readiness = self.options.readiness(instance.spec.type_name)
         instance.waiting = self.readiness.arm(readiness, name, number, instance.spec.port)
-
-    def _track(self, incarnation: Incarnation) -> None:
-        """Once this batch of starts is spawned: its start time, then the watchdog told.
-        Until then the run's marker in its environment is what the watchdog goes by."""
-        since = incarnation.since
-        if self.watchdog is not None:
-            self.watchdog.track(incarnation.pid, since)
 
     def _failed_start(self, instance: Instance, label: str, error: Exception) -> None:
         """A spawn that failed (no fd or process left, say): one line. While the formation
@@ -225,9 +203,7 @@ class Supervisor:
             delay = backoff_delay(instance.streak, self.options.restart.backoff)
             name = instance.spec.name
             self.printer.system(restarting(name, Cause.CRASH.value, delay))
-            instance.waiting = asyncio.get_running_loop().call_later(
-                delay, self._queue.put_nowait, Respawn(name, instance.count)
-            )
+            instance.waiting = self._post_later(delay, Respawn(name, instance.count))
 
     def start_when_free(self, instance: Instance) -> None:
         """Start now, or once every instance of the types it depends on is RUNNING."""
@@ -289,7 +265,7 @@ class Supervisor:
         self.crashed |= instance.cause is Cause.CRASH
         incarnation = instance.incarnation
         assert incarnation is not None
-        now = time.monotonic()
+        now = self.clock.now()
         instance.down_since = incarnation.ended or now
         reset = self.options.restart.backoff.reset_after
         instance.streak = 1 if incarnation.uptime >= reset else instance.streak + 1
@@ -318,9 +294,7 @@ class Supervisor:
             self.transition(instance, State.BACKOFF)
             assert instance.cause is not None
             self.printer.system(restarting(name, instance.cause.value, decision.delay))
-            instance.waiting = asyncio.get_running_loop().call_later(
-                decision.delay, self._queue.put_nowait, Respawn(name, instance.count)
-            )
+            instance.waiting = self._post_later(decision.delay, Respawn(name, instance.count))
         elif isinstance(decision, Fatal):
             self.transition(instance, State.FATAL)
             self.printer.system(gave_up(name, decision))
@@ -337,7 +311,7 @@ class Supervisor:
         self.transition(instance, State.RUNNING)
         recovered = None
         if instance.down_since is not None:
-            recovered = time.monotonic() - instance.down_since
+            recovered = self.clock.now() - instance.down_since
             instance.recoveries.append(recovered)
             instance.down_since = None
             self.printer.system(
@@ -397,9 +371,9 @@ class Supervisor:
         timeout = self.options.stop_timeout_of(type_name)
 
         async def stop() -> None:
-            report = await incarnation.stop(signum, timeout, self._kill_now)
-            end = functools.partial(asyncio.to_thread, self._scratch.end, incarnation.scratch)
-            scratch = await tree.when_fds_allow(end)
+            report, scratch = await self._spawner.take_down(
+                incarnation, signum, timeout, self._kill_now
+            )
             self._queue.put_nowait(Stopped(name, number, report, scratch))
 
         task = asyncio.create_task(stop())
@@ -415,10 +389,8 @@ class Supervisor:
     ) -> None:
         incarnation = instance.incarnation
         assert incarnation is not None and instance.cause is not None
-        if self.watchdog is not None:
-            self.watchdog.untrack(incarnation.pid)
         ended = instance.record_end(report.memory, scratch, own_exit)
-        for line in end_lines(ended, report, self._scratch.keep):
+        for line in end_lines(ended, report, self._spawner.keeps_scratch):
             self.printer.system(line)
         memory = ended.memory.best if ended.memory is not None else None
         self.notices.post(
@@ -432,6 +404,6 @@ class Supervisor:
         )
 
 
-def _cancel(waiting: asyncio.Task[None] | asyncio.Handle | None) -> None:
+def _cancel(waiting: Cancellable | None) -> None:
     if waiting is not None:
         waiting.cancel()
