@@ -229,7 +229,7 @@ async def _supervise(
     every = {
         i.spec.name: i
         for i in sorted(
-            [*supervisor.retired, *supervisor.instances.values()],
+            supervisor.every_instance(),
             key=lambda i: (order.index(i.spec.type_name), i.spec.number),
         )
     }

@@ -381,3 +381,26 @@ def test_connect_attaches_to_a_tty_instance_and_detaches(app: App) -> None:
     assert refused.returncode == 2 and "start its type with --tty plain" in refused.stderr
     run.signal(signal.SIGINT)
     run.finish()
+
+
+def test_a_slot_scaled_away_and_added_again_keeps_every_life(app: App) -> None:
+    """Regression (issue 16): the re-added worker.2 was worker.2#1 again, and the summary,
+    --summary-json and ps kept only its last life."""
+    app.procfile(f"worker: {kid('sleep')}\n")
+    run = started(app, "-m", "worker=2", "--summary-json", "s.json")
+    run.wait_for(r"worker\.2 +\| ready")
+    assert "stopping: worker.2" in ok(app, "scale", "worker=1")
+    run.wait_for(r"worker\.2#1 ended \(stopped by scaling down")
+    assert wait_until(lambda: list(ps(app)) == ["worker.1"])
+    assert "started: worker.2" in ok(app, "scale", "worker=2")
+    run.wait_for(r"worker\.2#2 started with pid")
+    row = ps(app)["worker.2"]
+    assert row["incarnation"] == 2 and row["restarts"] == {"scaled": 1}
+    assert [e["label"] for e in row["ended"]] == ["worker.2#1"]
+    run.signal(signal.SIGINT)
+    run.finish()
+    assert re.search(r"^\S+ system +\| +worker\.2 +2 +scaled 1 ", run.text(), re.MULTILINE)
+    summary = json.loads((app.root / "s.json").read_text())["instances"]
+    worker = next(i for i in summary if i["name"] == "worker.2")
+    assert [e["label"] for e in worker["incarnations"]] == ["worker.2#1", "worker.2#2"]
+    assert [e["number"] for e in worker["incarnations"]] == [1, 2]

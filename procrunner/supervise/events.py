@@ -182,6 +182,7 @@ class EndedIncarnation:
     """What the supervisor keeps of an incarnation once it has ended."""
 
     label: str
+    number: int
     pid: int
     started_at: float
     uptime: float

@@ -25,24 +25,45 @@ STOPPED_HOW = {
 
 
 @dataclass
+class Lives:
+    """Every life of one instance name over the whole run: a slot scaled away and added
+    again goes on counting (``worker.2#2``) and keeps the records of its earlier lives."""
+
+    count: int = 0
+    ended: list[EndedIncarnation] = field(default_factory=list)
+    recoveries: list[float] = field(default_factory=list)
+
+
+@dataclass
 class Instance:
     """One slot of the formation (``web.1``): its state, its current incarnation and the
-    history of the ended ones."""
+    lives of its name."""
 
     spec: InstanceSpec
+    lives: Lives = field(default_factory=Lives)
     state: State = State.STOPPED
     incarnation: Life | None = None
-    count: int = 0
     cause: Cause | None = None
-    history: list[EndedIncarnation] = field(default_factory=list)
     streak: int = 0
     deaths: list[float] = field(default_factory=list)
     decision: Decision | None = None
     down_since: float | None = None
-    recoveries: list[float] = field(default_factory=list)
     waiting: Cancellable | None = None
     removing: bool = False  # scaled down: the slot goes once its incarnation has stopped
     held: bool = False  # waiting for the types it depends on to be RUNNING
+
+    @property
+    def count(self) -> int:
+        """The number of its current (or last) life."""
+        return self.lives.count
+
+    @property
+    def history(self) -> list[EndedIncarnation]:
+        return self.lives.ended
+
+    @property
+    def recoveries(self) -> list[float]:
+        return self.lives.recoveries
 
     @property
     def label(self) -> str:
@@ -63,6 +84,7 @@ class Instance:
             how = STOPPED_HOW.get(self.cause, "stopped by procrunner")
         ended = EndedIncarnation(
             self.label,
+            self.count,
             incarnation.pid,
             incarnation.started_at,
             incarnation.uptime,
@@ -96,6 +118,10 @@ def ps_row(instance: Instance) -> dict[str, Any]:
         "incarnation": instance.count,
         "uptime": incarnation.uptime if incarnation is not None else None,
         "restarts": dict(restarts_by_cause(instance)),
+        "ended": [
+            {"label": e.label, "cause": e.cause.value, "how": e.how, "uptime": e.uptime}
+            for e in instance.history
+        ],
         "rss": memory.rss if memory is not None else None,
         "port": instance.spec.port,
         "scratch": str(incarnation.scratch) if incarnation is not None else None,

@@ -66,7 +66,7 @@ class Supervisor:
         notices: Notices | None = None,
     ) -> None:
         self._instances = {spec.name: Instance(spec) for spec in plan}
-        self.retired: list[Instance] = []
+        self._last_slots = dict(self._instances)  # by name, the latest slot: removed ones too
         self.make_spec = make_spec
         self.options = options
         self._spawner = spawner
@@ -147,19 +147,25 @@ class Supervisor:
         for listener in self._listeners:
             listener(instance)
 
+    def every_instance(self) -> list[Instance]:
+        """Every instance name of the run (scaled away too), each with all of its lives."""
+        return list(self._last_slots.values())
+
     def retire(self, instance: Instance) -> None:
         """Scaled down: the slot leaves the formation; the summary still counts its past."""
         del self._instances[instance.spec.name]
-        self.retired.append(instance)
         self.notices.post("removed", instance=instance.spec.name)
 
     def add(self, spec: InstanceSpec) -> Instance:
-        instance = self._instances[spec.name] = Instance(spec)
+        """A new slot; a name scaled away earlier goes on with its lives (numbers continue)."""
+        earlier = self._last_slots.get(spec.name)
+        instance = Instance(spec, earlier.lives) if earlier is not None else Instance(spec)
+        self._instances[spec.name] = self._last_slots[spec.name] = instance
         self.printer.add_names([spec.name])
         return instance
 
     def start(self, instance: Instance) -> None:
-        instance.count += 1
+        instance.lives.count += 1
         label = instance.label
         tty = self.options.for_type(instance.spec.type_name).tty
         try:

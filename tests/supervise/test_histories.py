@@ -217,3 +217,22 @@ def test_give_up_after_n_crashes_in_the_window_goes_fatal() -> None:
         await w.finish()
 
     play(script, {"web": 1, "worker": 1}, options)
+
+
+def test_a_slot_scaled_away_and_added_again_goes_on_counting_its_lives() -> None:
+    async def script(w: World) -> None:
+        await w.ready("worker.2#1")
+        await w.ask(ScaleRequest((("worker", 1),)))
+        await w.gone("worker.2#1")
+        assert list(w.supervisor.instances) == ["worker.1"]
+        await w.ask(ScaleRequest((("worker", 2),)))
+        assert "worker.2#2" in w.spawner.lives and "worker.2#1" in w.spawner.lives
+        worker = w.supervisor.instances["worker.2"]
+        assert [e.label for e in worker.history] == ["worker.2#1"]
+        assert worker.history[0].cause.value == "scaled"
+        await w.signal(signal.SIGINT)
+        await w.finish()
+        every = {i.spec.name: i for i in w.supervisor.every_instance()}
+        assert [e.label for e in every["worker.2"].history] == ["worker.2#1", "worker.2#2"]
+
+    play(script, {"worker": 2})
