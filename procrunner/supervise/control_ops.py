@@ -27,7 +27,7 @@ from procrunner.supervise.events import (
     StopRequest,
     WatchTriggered,
 )
-from procrunner.supervise.instance import Instance, ps_row
+from procrunner.supervise.instance import Instance, Remove, ps_row
 from procrunner.supervise.restart import Restart
 from procrunner.supervise.states import Cause, State
 from procrunner.supervise.tree import signal_name
@@ -140,20 +140,19 @@ def scale(supervisor: Supervisor, counts: dict[str, int]) -> dict[str, Any]:
         slots = {
             i.spec.number: i for i in supervisor.instances.values() if i.spec.type_name == type_name
         }
-        before = sum(1 for i in slots.values() if not i.removing)
+        before = sum(1 for i in slots.values() if not isinstance(i.fate, Remove))
         for number in range(1, count + 1):
             instance = slots.get(number)
             if instance is None:
                 instance = supervisor.add(supervisor.make_spec(type_name, number))
                 supervisor.start_when_free(instance)
                 started.append(instance.spec.name)
-            elif instance.removing:  # scaled down and up again before it stopped
-                instance.removing = False
-                instance.decision = Restart(0.0)
+            elif isinstance(instance.fate, Remove):  # scaled down and up before it stopped
+                instance.fate = Restart(0.0)
                 started.append(instance.spec.name)
         for number in sorted(n for n in slots if n > count):
             instance = slots[number]
-            if not instance.removing:
+            if not isinstance(instance.fate, Remove):
                 stopping.append(instance.spec.name)
                 _remove(supervisor, instance)
         if before != count:
@@ -164,14 +163,12 @@ def scale(supervisor: Supervisor, counts: dict[str, int]) -> dict[str, Any]:
 
 def _remove(supervisor: Supervisor, instance: Instance) -> None:
     if instance.state in UP:
-        instance.removing = True
+        instance.fate = Remove()
         instance.cause = Cause.SCALED
-        instance.decision = None
         supervisor.stop(instance)
         return
     if instance.state is State.STOPPING:
-        instance.removing = True
-        instance.decision = None
+        instance.fate = Remove()
         return
     if instance.state is State.BACKOFF:
         supervisor.cancel_backoff(instance)
@@ -183,12 +180,11 @@ def restart(supervisor: Supervisor, instance: Instance, cause: Cause = Cause.REQ
     """Graceful restart of a live instance; a start for one that is down or waiting."""
     if instance.state in UP:
         instance.cause = cause
-        instance.decision = Restart(0.0)
+        instance.fate = Restart(0.0)
         instance.down_since = supervisor.clock.now()
         supervisor.stop(instance)
     elif instance.state is State.STOPPING:
-        instance.removing = False
-        instance.decision = Restart(0.0)
+        instance.fate = Restart(0.0)
     else:
         if instance.state is State.BACKOFF:
             supervisor.cancel_backoff(instance)
@@ -201,13 +197,13 @@ def stop(supervisor: Supervisor, instance: Instance) -> str:
     """Stop one instance; it stays STOPPED until restarted."""
     if instance.state in UP:
         instance.cause = Cause.REQUESTED
-        instance.decision = None
+        instance.fate = None
         supervisor.stop(instance)
-    elif instance.state is State.STOPPING:
-        instance.decision = None
     elif instance.state is State.BACKOFF:
         supervisor.cancel_backoff(instance)
         supervisor.transition(instance, State.STOPPED)
+    elif not isinstance(instance.fate, Remove):  # stopping: stays down; held: waits no more
+        instance.fate = None
     return instance.spec.name
 
 
@@ -313,6 +309,6 @@ def chaos_kill(supervisor: Supervisor, victim: Instance, sig: int) -> None:
         "chaos", action="kill", instance=victim.spec.name, incarnation=victim.count
     )
     victim.cause = Cause.CHAOS
-    victim.decision = Restart(0.0)
+    victim.fate = Restart(0.0)
     victim.down_since = supervisor.clock.now()
     supervisor.stop(victim, sig)

@@ -12,7 +12,7 @@ from procrunner.config.formation import InstanceSpec
 from procrunner.scratch.wipe import Inventory
 from procrunner.supervise.events import EndedIncarnation
 from procrunner.supervise.memory import Key, Memory
-from procrunner.supervise.restart import Decision
+from procrunner.supervise.restart import Fatal, Restart, Stay
 from procrunner.supervise.spawner import Cancellable, Life
 from procrunner.supervise.states import Cause, State
 
@@ -22,6 +22,22 @@ STOPPED_HOW = {
     Cause.REQUESTED: "stopped on request",
     Cause.SCALED: "stopped by scaling down",
 }
+
+
+@dataclass(frozen=True)
+class Remove:
+    """Scaled down: the slot leaves the formation once its life has stopped."""
+
+
+@dataclass(frozen=True)
+class Held:
+    """Down until every instance of the types it depends on is RUNNING (``depends_on``)."""
+
+
+# What happens to an instance next: once its life has stopped (restart after a delay, stay
+# down, go fatal, be removed), or once its dependencies run. None: it stays as it is (a
+# stop on request or at shutdown ends in STOPPED, an own exit then in EXITED).
+Fate = Restart | Stay | Fatal | Remove | Held
 
 
 @dataclass
@@ -46,11 +62,9 @@ class Instance:
     cause: Cause | None = None
     streak: int = 0
     deaths: list[float] = field(default_factory=list)
-    decision: Decision | None = None
+    fate: Fate | None = None
     down_since: float | None = None
     waiting: Cancellable | None = None
-    removing: bool = False  # scaled down: the slot goes once its incarnation has stopped
-    held: bool = False  # waiting for the types it depends on to be RUNNING
 
     @property
     def count(self) -> int:

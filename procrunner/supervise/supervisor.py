@@ -39,9 +39,17 @@ from procrunner.supervise.events import (
     WatchTriggered,
 )
 from procrunner.supervise.incarnation import StopReport
-from procrunner.supervise.instance import Instance, live_lives, unmet_dependencies
+from procrunner.supervise.instance import Held, Instance, Remove, live_lives, unmet_dependencies
 from procrunner.supervise.messages import end_lines, gave_up, restarting
-from procrunner.supervise.restart import COUNTED, Fatal, Restart, StopAll, backoff_delay, decide
+from procrunner.supervise.restart import (
+    COUNTED,
+    Fatal,
+    Restart,
+    Stay,
+    StopAll,
+    backoff_delay,
+    decide,
+)
 from procrunner.supervise.spawner import Cancellable, Clock, ReadinessArming, Spawner
 from procrunner.supervise.states import Cause, State, check_transition
 
@@ -175,6 +183,7 @@ class Supervisor:
             return
         instance.incarnation = incarnation
         instance.cause = None
+        instance.fate = None
         self.transition(instance, State.STARTING)
         previous = instance.history[-1] if instance.history else None
         after = f", replacing {previous.label} ({previous.cause.value})" if previous else ""
@@ -216,10 +225,9 @@ class Supervisor:
         needed = self.options.for_type(instance.spec.type_name).depends_on
         waiting_for = unmet_dependencies(self._instances.values(), needed)
         if not waiting_for:
-            instance.held = False
             self.start(instance)
-        elif not instance.held:
-            instance.held = True
+        elif not isinstance(instance.fate, Held):
+            instance.fate = Held()
             self.printer.system(f"{instance.spec.name} waits for {', '.join(waiting_for)} "
                                 "to be running (depends_on)")
 
@@ -283,7 +291,7 @@ class Supervisor:
         if isinstance(decision, StopAll) or self.status is not None:
             self.begin_shutdown(code, f"{instance.label} {how}")
             return
-        instance.decision = decision
+        instance.fate = decision
         self.printer.system(f"{instance.label} {how} ({instance.cause.value}, {policy.value})")
         self.stop(instance)
 
@@ -292,22 +300,23 @@ class Supervisor:
         if report.signalled and own_exit:
             self.printer.system(f"{instance.label} left processes behind: stopped them")
         self._finish(instance, report, scratch, own_exit)
-        decision, instance.decision = instance.decision, None
+        fate, instance.fate = instance.fate, None
         name = instance.spec.name
-        if self.status is not None or decision is None:
-            self.transition(instance, State.EXITED if own_exit else State.STOPPED)
-        elif isinstance(decision, Restart):
-            self.transition(instance, State.BACKOFF)
-            assert instance.cause is not None
-            self.printer.system(restarting(name, instance.cause.value, decision.delay))
-            instance.waiting = self._post_later(decision.delay, Respawn(name, instance.count))
-        elif isinstance(decision, Fatal):
-            self.transition(instance, State.FATAL)
-            self.printer.system(gave_up(name, decision))
-        else:
-            self.transition(instance, State.EXITED)
-            self.printer.system(f"{name} stays down (exited); the rest keeps running")
-        if instance.removing:
+        match fate:
+            case Restart(delay) if self.status is None:
+                self.transition(instance, State.BACKOFF)
+                assert instance.cause is not None
+                self.printer.system(restarting(name, instance.cause.value, delay))
+                instance.waiting = self._post_later(delay, Respawn(name, instance.count))
+            case Fatal() if self.status is None:
+                self.transition(instance, State.FATAL)
+                self.printer.system(gave_up(name, fate))
+            case Stay() if self.status is None:
+                self.transition(instance, State.EXITED)
+                self.printer.system(f"{name} stays down (exited); the rest keeps running")
+            case _:
+                self.transition(instance, State.EXITED if own_exit else State.STOPPED)
+        if isinstance(fate, Remove):
             self.retire(instance)
         nothing_left = not any(i.state in ALIVE for i in self._instances.values())
         if self.status is None and own_exit and nothing_left:
@@ -333,7 +342,7 @@ class Supervisor:
         self.notices.post(
             "ready", instance=instance.spec.name, incarnation=instance.count, recovered=recovered
         )
-        for held in [i for i in self._instances.values() if i.held]:
+        for held in [i for i in self._instances.values() if isinstance(i.fate, Held)]:
             if self.status is None:
                 self.start_when_free(held)
 

@@ -22,6 +22,7 @@ from procrunner.supervise.events import (
 from procrunner.supervise.restart import GiveUp, Policy, RestartRules
 
 ALWAYS = RunOptions(restart=RestartRules(default=Policy.ALWAYS))
+DEPENDS = RunOptions(types={"web": TypeSettings(depends_on=("db",))})
 
 
 def play(
@@ -148,8 +149,6 @@ def test_a_second_sigint_kills_at_once() -> None:
 
 
 def test_depends_on_holds_a_type_until_its_dependency_runs() -> None:
-    options = RunOptions(types={"web": TypeSettings(depends_on=("db",))})
-
     async def script(w: World) -> None:
         assert sorted(w.spawner.lives) == ["db.1#1"]
         assert "web.1 waits for db to be running (depends_on)" in w.printer.lines
@@ -160,7 +159,7 @@ def test_depends_on_holds_a_type_until_its_dependency_runs() -> None:
         await w.signal(signal.SIGINT)
         await w.finish()
 
-    play(script, {"db": 1, "web": 1}, options)
+    play(script, {"db": 1, "web": 1}, DEPENDS)
 
 
 def test_a_failed_start_while_the_formation_starts_ends_the_run() -> None:
@@ -234,5 +233,43 @@ def test_a_slot_scaled_away_and_added_again_goes_on_counting_its_lives() -> None
         await w.finish()
         every = {i.spec.name: i for i in w.supervisor.every_instance()}
         assert [e.label for e in every["worker.2"].history] == ["worker.2#1", "worker.2#2"]
+
+    play(script, {"worker": 2})
+
+
+def test_restarting_a_held_instance_does_not_start_it_twice() -> None:
+    """Regression: a held instance started on request stayed held, and its dependency
+    becoming ready started it again (an illegal starting -> starting)."""
+
+    async def script(w: World) -> None:
+        await w.ask(RestartRequest(("web.1",)))
+        assert w.states("web.1") == ["web.1#1 starting"]
+        await w.ready("db.1#1")
+        assert w.states("web.1") == ["web.1#1 starting"]
+        await w.signal(signal.SIGINT)
+        await w.finish()
+
+    play(script, {"db": 1, "web": 1}, DEPENDS)
+
+
+def test_stopping_a_held_instance_keeps_it_down_when_its_dependency_runs() -> None:
+    async def script(w: World) -> None:
+        await w.ask(StopRequest(("web.1",)))
+        await w.ready("db.1#1")
+        assert w.state("web.1") == "stopped" and "web.1#1" not in w.spawner.lives
+        await w.signal(signal.SIGINT)
+        await w.finish()
+
+    play(script, {"db": 1, "web": 1}, DEPENDS)
+
+
+def test_a_stop_while_being_scaled_away_still_removes_the_slot() -> None:
+    async def script(w: World) -> None:
+        await w.ask(ScaleRequest((("worker", 1),)))
+        await w.ask(StopRequest(("worker.2",)))
+        await w.gone("worker.2#1")
+        assert list(w.supervisor.instances) == ["worker.1"]
+        await w.signal(signal.SIGINT)
+        await w.finish()
 
     play(script, {"worker": 2})
