@@ -24,7 +24,8 @@ from procrunner.control.socketpath import socket_path
 from procrunner.output.printer import Printer
 from procrunner.output.sink import Sink
 from procrunner.scratch.space import ScratchSpace
-from procrunner.supervise.events import Event, OutputBroken
+from procrunner.supervise.events import OutputBroken
+from procrunner.supervise.handle import Incoming
 from procrunner.supervise.readiness import ReadinessChecks
 from procrunner.supervise.spawner import LoopClock, ProcessSpawner
 from procrunner.supervise.supervisor import Supervisor
@@ -39,7 +40,7 @@ async def run_formation(
     settings: StartSettings, app: App, run_id: str, watchdog: Watchdog
 ) -> int:
     loop = asyncio.get_running_loop()
-    queue: asyncio.Queue[Event] = asyncio.Queue()
+    queue: asyncio.Queue[Incoming] = asyncio.Queue()
 
     def sink(printer: Printer) -> Sink:
         return Sink(
@@ -95,7 +96,7 @@ async def run_formation(
                 printer,
                 queue,
                 listeners=[router.follow] if router is not None else [],
-                notices=notices,
+                notify=notices.post,
             )
             return await _supervise(
                 settings, app, run_id, supervisor, scratch, watchdog, router, queue
@@ -133,13 +134,13 @@ async def _router(app: App) -> AsyncIterator[Router | None]:
 async def _control(
     settings: StartSettings,
     app: App,
-    queue: asyncio.Queue[Event],
+    queue: asyncio.Queue[Incoming],
     notices: Notices,
     history: OutputHistory,
     router: Router | None,
 ) -> AsyncIterator[ControlServer]:
     path = socket_path(app.root, settings.socket, os.environ)
-    server = ControlServer(path, app.root, queue, notices, history, router)
+    server = ControlServer(path, app.root, queue.put_nowait, notices, history, router)
     chosen = settings.socket is not None or bool(os.environ.get("PROCRUNNER_SOCKET"))
     await server.open(private_parent=not chosen)
     try:
@@ -192,7 +193,7 @@ async def _supervise(
     scratch: ScratchSpace,
     watchdog: Watchdog,
     router: Router | None,
-    queue: asyncio.Queue[Event],
+    queue: asyncio.Queue[Incoming],
 ) -> int:
     audit = None
     stop_watching = asyncio.Event()
@@ -230,7 +231,7 @@ async def _supervise(
         i.spec.name: i
         for i in sorted(
             supervisor.every_instance(),
-            key=lambda i: (order.index(i.spec.type_name), i.spec.number),
+            key=lambda i: (order.index(i.spec.type_name), i.spec.slot),
         )
     }
     for line in summary_lines(every, connections):

@@ -404,3 +404,20 @@ def test_a_slot_scaled_away_and_added_again_keeps_every_life(app: App) -> None:
     worker = next(i for i in summary if i["name"] == "worker.2")
     assert [e["label"] for e in worker["incarnations"]] == ["worker.2#1", "worker.2#2"]
     assert [e["number"] for e in worker["incarnations"]] == [1, 2]
+
+
+def test_scale_does_not_say_started_for_an_instance_that_failed_to_start(app: App) -> None:
+    """Regression (issue 17): ``procrunner scale`` printed ``started`` for an instance
+    whose spawn failed (here: the app root it runs in has vanished)."""
+    app.procfile(f"main: {kid('sleep')}\nworker: {kid('sleep')}\n")
+    (app.root / "work").mkdir()
+    app.env["PROCRUNNER_SOCKET"] = str(app.root / "ctl.sock")
+    run = app.start("-f", "Procfile", "-d", "work", "-m", "main=1,worker=0")
+    run.wait_for(r"main\.1 +\| ready")
+    (app.root / "work").rmdir()
+    reply = ok(app, "scale", "worker=1", "-f", "Procfile")
+    assert "started: none" in reply and "failed to start: worker.1" in reply
+    run.wait_for(r"failed to start worker\.1#1")
+    assert wait_until(lambda: ps(app)["main.1"]["state"] == "running")
+    run.signal(signal.SIGINT)
+    run.finish()

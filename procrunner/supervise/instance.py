@@ -45,7 +45,7 @@ class Lives:
     """Every life of one instance name over the whole run: a slot scaled away and added
     again goes on counting (``worker.2#2``) and keeps the records of its earlier lives."""
 
-    count: int = 0
+    number: int = 0  # of the latest life
     ended: list[EndedIncarnation] = field(default_factory=list)
     recoveries: list[float] = field(default_factory=list)
 
@@ -67,9 +67,9 @@ class Instance:
     waiting: Cancellable | None = None
 
     @property
-    def count(self) -> int:
-        """The number of its current (or last) life."""
-        return self.lives.count
+    def number(self) -> int:
+        """The incarnation number of its current (or last) life."""
+        return self.lives.number
 
     @property
     def history(self) -> list[EndedIncarnation]:
@@ -81,7 +81,7 @@ class Instance:
 
     @property
     def label(self) -> str:
-        return f"{self.spec.name}#{self.count}"
+        return f"{self.spec.name}#{self.number}"
 
     def record_end(
         self, memory: Memory | None, scratch: Inventory, own_exit: bool
@@ -98,7 +98,7 @@ class Instance:
             how = STOPPED_HOW.get(self.cause, "stopped by procrunner")
         ended = EndedIncarnation(
             self.label,
-            self.count,
+            self.number,
             incarnation.pid,
             incarnation.started_at,
             incarnation.uptime,
@@ -113,7 +113,7 @@ class Instance:
 
 def restarts_by_cause(instance: Instance) -> Counter[str]:
     """Each incarnation after the first was a restart; its cause is how the one before ended."""
-    ended = instance.history[: max(instance.count - 1, 0)]
+    ended = instance.history[: max(instance.number - 1, 0)]
     return Counter(e.cause.value for e in ended)
 
 
@@ -129,7 +129,7 @@ def ps_row(instance: Instance) -> dict[str, Any]:
         "type": instance.spec.type_name,
         "state": instance.state.value,
         "pid": incarnation.pid if incarnation is not None else None,
-        "incarnation": instance.count,
+        "incarnation": instance.number,
         "uptime": incarnation.uptime if incarnation is not None else None,
         "restarts": dict(restarts_by_cause(instance)),
         "ended": [
@@ -151,7 +151,7 @@ def unmet_dependencies(instances: Iterable[Instance], needed: Iterable[str]) -> 
 def live_lives(instances: Iterable[Instance]) -> dict[Key, Life]:
     """The lives to sample: instances starting or running."""
     return {
-        (i.spec.name, i.count): i.incarnation
+        (i.spec.name, i.number): i.incarnation
         for i in instances
         if i.incarnation is not None and i.state in (State.STARTING, State.RUNNING)
     }

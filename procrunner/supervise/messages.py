@@ -6,10 +6,12 @@ import signal
 
 from procrunner.config.durations import format_duration
 from procrunner.config.units import format_bytes
-from procrunner.supervise.events import EndedIncarnation
+from procrunner.supervise.events import EndedIncarnation, WatchTriggered
 from procrunner.supervise.incarnation import StopReport
 from procrunner.supervise.restart import Fatal
 from procrunner.supervise.tree import signal_name
+
+SHOWN_FILES = 5  # changed files named in a watch line
 
 
 def end_lines(ended: EndedIncarnation, report: StopReport, kept: bool) -> list[str]:
@@ -59,3 +61,13 @@ def stop_trouble(label: str, report: StopReport) -> list[str]:
         pids = ", ".join(map(str, report.survivors))
         lines.append(f"ERROR: {label}: processes survived SIGKILL: {pids}")
     return lines
+
+
+def watch_line(event: WatchTriggered) -> str:
+    if event.failure is not None:
+        why = f"the watcher failed ({event.failure}); changes may have been missed"
+    else:
+        more = len(event.files) - SHOWN_FILES
+        shown = ", ".join(event.files[:SHOWN_FILES]) + (f" and {more} more" if more > 0 else "")
+        why = f"{len(event.files)} changed: {shown}"
+    return f"watch: {why}: restarting {', '.join(event.types)}"

@@ -31,7 +31,7 @@ def summary_lines(
         rows.append(
             (
                 instance.spec.name,
-                str(instance.count),
+                str(instance.number),
                 ", ".join(f"{cause} {n}" for cause, n in sorted(restarts.items())) or "0",
                 format_duration(sum(e.uptime for e in history)),
                 str(sum(e.scratch.files for e in history)),

@@ -15,8 +15,11 @@ from typing import Any
 from procrunner.config.formation import InstanceMaker
 from procrunner.config.procfile import ProcessType
 from procrunner.config.settings import Readiness, RunOptions
+from procrunner.control.asks import Command
+from procrunner.control.ops import ask
 from procrunner.scratch.wipe import Inventory
-from procrunner.supervise.events import Command, ControlRequest, Event, Ready, SignalReceived
+from procrunner.supervise.events import Ready, SignalReceived
+from procrunner.supervise.handle import Incoming
 from procrunner.supervise.incarnation import ExitStatus, StopReport
 from procrunner.supervise.instance import Instance
 from procrunner.supervise.memory import Key
@@ -171,7 +174,7 @@ class World:
         self.spawner = FakeSpawner(self.clock)
         self.readiness = FakeReadiness()
         self.printer = FakePrinter()
-        self.queue: asyncio.Queue[Event] = asyncio.Queue()
+        self.queue: asyncio.Queue[Incoming] = asyncio.Queue()
         self.trail: list[tuple[str, str]] = []
         self.supervisor = Supervisor(
             plan,
@@ -235,7 +238,7 @@ class World:
     async def ask(self, command: Command) -> Any:
         """A control request, answered in the loop's order; its result or its error."""
         reply: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self.queue.put_nowait(ControlRequest(command, reply))
+        self.queue.put_nowait(ask(command, reply))
         await self.settle()
         exception = reply.exception()
         return exception if exception is not None else reply.result()

@@ -11,14 +11,9 @@ from collections.abc import Awaitable, Callable, Mapping
 from fakes import World
 
 from procrunner.config.settings import RunOptions, TypeSettings
+from procrunner.control.asks import ChaosRequest, RestartRequest, ScaleRequest, StopRequest
 from procrunner.errors import ProcrunnerError
-from procrunner.supervise.events import (
-    ChaosRequest,
-    ChaosTick,
-    RestartRequest,
-    ScaleRequest,
-    StopRequest,
-)
+from procrunner.supervise.events import ChaosTick
 from procrunner.supervise.restart import GiveUp, Policy, RestartRules
 
 ALWAYS = RunOptions(restart=RestartRules(default=Policy.ALWAYS))
@@ -180,7 +175,8 @@ def test_a_failed_start_after_the_formation_is_up_leaves_the_rest_running() -> N
     async def script(w: World) -> None:
         await w.ready("worker.1#1")
         w.spawner.failing.add("worker.2")
-        await w.ask(ScaleRequest((("worker", 2),)))
+        reply = await w.ask(ScaleRequest((("worker", 2),)))
+        assert reply == {"started": [], "stopping": [], "failed": ["worker.2"]}  # issue 17
         assert w.state("worker.2") == "stopped" and w.state("worker.1") == "running"
         assert "failed to start worker.2#1" in " ".join(w.printer.lines)
         w.spawner.failing.add("worker.1")
