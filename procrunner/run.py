@@ -25,7 +25,9 @@ from procrunner.output.printer import Printer
 from procrunner.output.sink import Sink
 from procrunner.scratch.space import ScratchSpace
 from procrunner.supervise.events import OutputBroken
+from procrunner.supervise.facts import Facts
 from procrunner.supervise.handle import Incoming
+from procrunner.supervise.messages import print_fact
 from procrunner.supervise.readiness import ReadinessChecks
 from procrunner.supervise.spawner import LoopClock, ProcessSpawner
 from procrunner.supervise.supervisor import Supervisor
@@ -86,20 +88,15 @@ async def run_formation(
                 )
             env_for = _env_for(app, run_id, router)
             spawner = ProcessSpawner(app.root, env_for, printer, scratch, watchdog)
+            facts = Facts((functools.partial(print_fact, printer), notices.follow))
+            if router is not None:
+                facts.subscribe(router.follow)
             supervisor = Supervisor(
-                app.plan,
-                app.make_spec,
-                settings.run,
-                spawner,
-                LoopClock(),
-                readiness,
-                printer,
-                queue,
-                listeners=[router.follow] if router is not None else [],
-                notify=notices.post,
-            )
+                app.plan, app.make_spec, settings.run, spawner, LoopClock(), readiness, queue,
+                facts,
+            )  # fmt: skip
             return await _supervise(
-                settings, app, run_id, supervisor, scratch, watchdog, router, queue
+                settings, app, run_id, supervisor, printer, scratch, watchdog, router, queue
             )
         finally:
             await asyncio.to_thread(scratch.close)
@@ -190,6 +187,7 @@ async def _supervise(
     app: App,
     run_id: str,
     supervisor: Supervisor,
+    printer: Printer,
     scratch: ScratchSpace,
     watchdog: Watchdog,
     router: Router | None,
@@ -205,7 +203,7 @@ async def _supervise(
 
         accept = app_filter(_own_files(settings, scratch))
         if settings.audit:
-            audit = Audit(app.root, accept, supervisor.printer)
+            audit = Audit(app.root, accept, printer)
             watching.append(asyncio.create_task(audit.watch(stop_watching)))
         if rules:
             reloads = watch(
@@ -235,7 +233,7 @@ async def _supervise(
         )
     }
     for line in summary_lines(every, connections):
-        supervisor.printer.system(line)
+        printer.system(line)
     if settings.summary_json is not None:
         data = summary_data(every, run_id, app.root, status, connections)
         write_summary_json(settings.summary_json, data)

@@ -7,21 +7,19 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import Callable, Sequence
+from collections.abc import Coroutine
 from typing import Any
 
-from procrunner.config.durations import format_duration
 from procrunner.config.formation import InstanceMaker, InstanceSpec
 from procrunner.config.settings import RunOptions
 from procrunner.errors import ProcrunnerError
-from procrunner.output.printer import CHAOS_NAME, Printer
 from procrunner.scratch.wipe import Inventory
+from procrunner.supervise import facts
 from procrunner.supervise.chaos import ChaosSchedule
-from procrunner.supervise.events import ChaosTick, Event, LeaderExited, Respawn, Stopped
+from procrunner.supervise.events import Event, LeaderExited, Respawn, Stopped
 from procrunner.supervise.handle import Incoming
 from procrunner.supervise.incarnation import StopReport
 from procrunner.supervise.instance import Held, Instance, Remove, unmet_dependencies
-from procrunner.supervise.messages import end_lines, gave_up, restarting
 from procrunner.supervise.restart import (
     COUNTED,
     Fatal,
@@ -36,8 +34,6 @@ from procrunner.supervise.states import Cause, State, check_transition
 
 ALIVE = (State.STARTING, State.RUNNING, State.BACKOFF, State.STOPPING)
 UP = (State.STARTING, State.RUNNING)
-Listener = Callable[[Instance], None]
-Notify = Callable[..., None]  # notify(event, **fields): for followers of the formation
 
 
 class Lifecycle:
@@ -49,10 +45,8 @@ class Lifecycle:
         spawner: Spawner,
         clock: Clock,
         readiness: ReadinessArming,
-        printer: Printer,
         queue: asyncio.Queue[Incoming],
-        listeners: Sequence[Listener] = (),
-        notify: Notify | None = None,
+        facts_out: facts.Facts,
     ) -> None:
         self._instances = {spec.name: Instance(spec) for spec in plan}
         self._last_slots = dict(self._instances)  # by name, the latest slot: removed ones too
@@ -61,25 +55,23 @@ class Lifecycle:
         self._spawner = spawner
         self.clock = clock
         self.readiness = readiness
-        self.printer = printer
         self._queue = queue
-        self._listeners = tuple(listeners)
-        self._notify = notify
+        self.facts = facts_out
         self.status: int | None = None
         self._formation_started = False  # a failed start ends the run only before this
         self._kill_now = asyncio.Event()
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks: asyncio.TaskGroup | None = None  # owns every task; set while running
         self.crashed = False
         self._signals_seen = 0
-        self.chaos = ChaosSchedule(functools.partial(queue.put_nowait, ChaosTick()), clock.sleep)
-        printer.add_names([*self._instances, CHAOS_NAME])
+        self.chaos = ChaosSchedule()
 
     def _post_later(self, delay: float, event: Event) -> Cancellable:
         return self.clock.call_later(delay, functools.partial(self._queue.put_nowait, event))
 
-    def _post(self, event: str, **fields: Any) -> None:
-        if self._notify is not None:
-            self._notify(event, **fields)
+    def _task(self, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        """A task owned by the run's task group: awaited before ``run`` returns."""
+        assert self._tasks is not None, "tasks start only while the supervisor runs"
+        return self._tasks.create_task(work)
 
     def _finished(self) -> bool:
         return self.status is not None and not any(
@@ -89,10 +81,10 @@ class Lifecycle:
     def _transition(self, instance: Instance, new: State) -> None:
         check_transition(instance.spec.name, instance.state, new)
         instance.state = new
-        self._post("state", instance=instance.spec.name, incarnation=instance.number,
-                   state=new.value)  # fmt: skip
-        for listener in self._listeners:
-            listener(instance)
+        spec = instance.spec
+        self.facts.publish(
+            facts.StateChanged(spec.name, spec.type_name, instance.number, new, spec.port)
+        )
 
     def every_instance(self) -> list[Instance]:
         """Every instance name of the run (scaled away too), each with all of its lives."""
@@ -101,14 +93,14 @@ class Lifecycle:
     def _retire(self, instance: Instance) -> None:
         """Scaled down: the slot leaves the formation; the summary still counts its past."""
         del self._instances[instance.spec.name]
-        self._post("removed", instance=instance.spec.name)
+        self.facts.publish(facts.Removed(instance.spec.name))
 
     def _add(self, spec: InstanceSpec) -> Instance:
         """A new slot; a name scaled away earlier goes on with its lives (numbers continue)."""
         earlier = self._last_slots.get(spec.name)
         instance = Instance(spec, earlier.lives) if earlier is not None else Instance(spec)
         self._instances[spec.name] = self._last_slots[spec.name] = instance
-        self.printer.add_names([spec.name])
+        self.facts.publish(facts.Named((spec.name,)))
         return instance
 
     def _spawn(self, instance: Instance) -> bool:
@@ -126,11 +118,11 @@ class Lifecycle:
         instance.fate = None
         self._transition(instance, State.STARTING)
         previous = instance.history[-1] if instance.history else None
-        after = f", replacing {previous.label} ({previous.cause.value})" if previous else ""
-        port = instance.spec.port
-        self.printer.system(f"{label} started with pid {life.pid} (port {port}){after}")
-        self._post("spawned", instance=instance.spec.name, incarnation=instance.number,
-                   pid=life.pid, port=instance.spec.port, scratch=str(life.scratch))  # fmt: skip
+        spec = instance.spec
+        scratch = str(life.scratch)
+        self.facts.publish(
+            facts.Spawned(spec.name, instance.number, life.pid, spec.port, scratch, previous)
+        )
         name, number = instance.spec.name, instance.number
         life.exited.add_done_callback(
             lambda done: self._queue.put_nowait(LeaderExited(name, number, done.result()))
@@ -143,7 +135,7 @@ class Lifecycle:
         """A spawn that failed (no fd or process left, say): one line. While the formation
         starts, the run ends (status 1); later (scale, restart, respawn, watch) the rest runs
         on: a respawn waits its backoff again, any other start leaves the instance down."""
-        self.printer.system(f"failed to start {label}: {error}")
+        self.facts.publish(facts.FailedToStart(label, str(error)))
         self.crashed = True
         if not self._formation_started:
             self._begin_shutdown(1, f"{label} failed to start")
@@ -151,7 +143,7 @@ class Lifecycle:
             instance.streak += 1
             delay = backoff_delay(instance.streak, self.options.restart.backoff)
             name = instance.spec.name
-            self.printer.system(restarting(name, Cause.CRASH.value, delay))
+            self.facts.publish(facts.RestartPlanned(name, Cause.CRASH, delay))
             instance.waiting = self._post_later(delay, Respawn(name, instance.number))
 
     def _start_when_free(self, instance: Instance) -> bool:
@@ -163,8 +155,7 @@ class Lifecycle:
             return self._spawn(instance)
         if not isinstance(instance.fate, Held):
             instance.fate = Held()
-            self.printer.system(f"{instance.spec.name} waits for {', '.join(waiting_for)} "
-                                "to be running (depends_on)")  # fmt: skip
+            self.facts.publish(facts.HeldBack(instance.spec.name, tuple(waiting_for)))
         return True
 
     def _on_own_exit(self, instance: Instance, code: int, how: str) -> None:
@@ -187,28 +178,31 @@ class Lifecycle:
             self._begin_shutdown(code, f"{instance.label} {how}")
             return
         instance.fate = decision
-        self.printer.system(f"{instance.label} {how} ({instance.cause.value}, {policy.value})")
+        self.facts.publish(
+            facts.ExitedOnItsOwn(instance.label, how, instance.cause, policy.value)
+        )
         self._take_down(instance)
 
     def _on_stopped(self, instance: Instance, report: StopReport, scratch: Inventory) -> None:
         own_exit = instance.cause in COUNTED
-        if report.signalled and own_exit:
-            self.printer.system(f"{instance.label} left processes behind: stopped them")
-        self._finish(instance, report, scratch, own_exit)
+        assert instance.cause is not None
+        ended = instance.record_end(report.memory, scratch, own_exit)
+        kept = self._spawner.keeps_scratch
+        left_behind = report.signalled and own_exit
+        self.facts.publish(facts.Ended(instance.spec.name, ended, report, kept, left_behind))
         fate, instance.fate = instance.fate, None
         name = instance.spec.name
         match fate:
             case Restart(delay) if self.status is None:
                 self._transition(instance, State.BACKOFF)
-                assert instance.cause is not None
-                self.printer.system(restarting(name, instance.cause.value, delay))
+                self.facts.publish(facts.RestartPlanned(name, instance.cause, delay))
                 instance.waiting = self._post_later(delay, Respawn(name, instance.number))
             case Fatal() if self.status is None:
                 self._transition(instance, State.FATAL)
-                self.printer.system(gave_up(name, fate))
+                self.facts.publish(facts.GaveUp(name, fate))
             case Stay() if self.status is None:
                 self._transition(instance, State.EXITED)
-                self.printer.system(f"{name} stays down (exited); the rest keeps running")
+                self.facts.publish(facts.StaysDown(name))
             case _:
                 self._transition(instance, State.EXITED if own_exit else State.STOPPED)
         if isinstance(fate, Remove):
@@ -224,18 +218,11 @@ class Lifecycle:
             recovered = self.clock.now() - instance.down_since
             instance.recoveries.append(recovered)
             instance.down_since = None
-            self.printer.system(
-                f"{instance.label} ready: recovered in {format_duration(recovered)}"
-            )
-        else:
-            how = self.options.readiness(instance.spec.type_name)
-            if how.kind == "port":
-                port = instance.spec.port
-                self.printer.system(f"{instance.label} ready: port {port} accepts connections")
-            elif how.kind == "log":
-                self.printer.system(f"{instance.label} ready: its output matched /{how.pattern}/")
-        self._post("ready", instance=instance.spec.name, incarnation=instance.number,
-                   recovered=recovered)  # fmt: skip
+        spec = instance.spec
+        how = self.options.readiness(spec.type_name)
+        self.facts.publish(
+            facts.BecameReady(spec.name, instance.number, spec.port, how, recovered)
+        )
         for held in [i for i in self._instances.values() if isinstance(i.fate, Held)]:
             if self.status is None:
                 self._start_when_free(held)
@@ -244,9 +231,7 @@ class Lifecycle:
         if self.status is not None:
             return
         self.status = status
-        again = " (press Ctrl-C again to kill them at once)" if hint else ""
-        self.printer.system(f"{reason}: stopping all processes{again}")
-        self._post("shutdown", reason=reason, status=status)
+        self.facts.publish(facts.ShutdownBegan(reason, status, hint))
         for instance in self._instances.values():
             if instance.state in UP:
                 instance.cause = instance.cause or Cause.SHUTDOWN
@@ -273,22 +258,7 @@ class Lifecycle:
             report, scratch = await self._spawner.take_down(life, signum, timeout, self._kill_now)
             self._queue.put_nowait(Stopped(name, number, report, scratch))
 
-        task = asyncio.create_task(stop())
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    def _finish(
-        self, instance: Instance, report: StopReport, scratch: Inventory, own_exit: bool
-    ) -> None:
-        assert instance.incarnation is not None and instance.cause is not None
-        ended = instance.record_end(report.memory, scratch, own_exit)
-        for line in end_lines(ended, report, self._spawner.keeps_scratch):
-            self.printer.system(line)
-        memory = ended.memory.best if ended.memory is not None else None
-        self._post("ended", instance=instance.spec.name, incarnation=instance.number,
-                   cause=ended.cause.value, how=ended.how, uptime=ended.uptime,
-                   destroyed={"files": scratch.files, "bytes": scratch.bytes,
-                              "memory": memory})  # fmt: skip
+        self._task(stop())
 
 
 def cancel(waiting: Cancellable | None) -> None:

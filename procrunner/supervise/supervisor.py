@@ -10,11 +10,11 @@ chaos kill, kill with a signal) are its own methods; clients reach them through 
 from __future__ import annotations
 
 import asyncio
+import functools
 import signal
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from procrunner.config.durations import format_duration
 from procrunner.errors import ProcrunnerError
 from procrunner.output.printer import CHAOS_NAME
 from procrunner.supervise import tree
@@ -31,10 +31,21 @@ from procrunner.supervise.events import (
     Stopped,
     WatchTriggered,
 )
+from procrunner.supervise.facts import (
+    ChaosDone,
+    ChaosKilled,
+    ChaosMissed,
+    ChaosOff,
+    ChaosOn,
+    KillingNow,
+    Named,
+    NothingToRun,
+    Reloading,
+    ScaledType,
+)
 from procrunner.supervise.handle import Ask, Handle, Incoming, Scaled
 from procrunner.supervise.instance import Instance, Remove, live_lives
 from procrunner.supervise.lifecycle import UP, Lifecycle, cancel
-from procrunner.supervise.messages import watch_line
 from procrunner.supervise.restart import Restart
 from procrunner.supervise.states import Cause, State
 
@@ -61,13 +72,24 @@ class Supervisor(Lifecycle):
         loop = asyncio.get_running_loop()
         for sig in STOP_SIGNALS:
             loop.add_signal_handler(sig, self._queue.put_nowait, SignalReceived(sig))
-        sampler = asyncio.create_task(self._sample_memory())
+        try:
+            async with asyncio.TaskGroup() as self._tasks:
+                await self._supervise()
+        finally:
+            self._tasks = None
+            for sig in STOP_SIGNALS:
+                loop.remove_signal_handler(sig)
+        return 0 if self.status is None else self.status
+
+    async def _supervise(self) -> None:
+        self.facts.publish(Named((*self._instances, CHAOS_NAME)))
+        if not self._instances:
+            self.facts.publish(NothingToRun())
+            return
+        sampler = self._task(self._sample_memory())
         if self.options.chaos is not None:
             self.chaos_on(self.options.chaos)
         try:
-            if not self._instances:
-                self.printer.system("the formation has no instances: nothing to run")
-                return 0
             for instance in self._instances.values():
                 if self.status is None:
                     self._start_when_free(instance)
@@ -79,10 +101,6 @@ class Supervisor(Lifecycle):
         finally:
             sampler.cancel()
             self.chaos.stop()
-            for sig in STOP_SIGNALS:
-                loop.remove_signal_handler(sig)
-        assert self.status is not None
-        return self.status
 
     async def _sample_memory(self) -> None:
         """Every ``memory_interval`` (the first after ``start_seconds``), the live trees."""
@@ -140,7 +158,7 @@ class Supervisor(Lifecycle):
             return
         self._signals_seen += 1
         if self._signals_seen == 1 and signum != signal.SIGHUP:
-            self.printer.system(f"second {name}: killing all processes now (SIGKILL)")
+            self.facts.publish(KillingNow(name))
             self._kill_now.set()
 
     def _on_watch(self, event: WatchTriggered) -> None:
@@ -155,8 +173,7 @@ class Supervisor(Lifecycle):
         ]
         if self.status is not None or not affected:
             return
-        self.printer.system(watch_line(event))
-        self._post("watch", files=list(event.files), types=list(event.types))
+        self.facts.publish(Reloading(event.types, event.files, event.failure))
         for name in affected:
             self.restart(name, Cause.WATCH)
 
@@ -169,12 +186,11 @@ class Supervisor(Lifecycle):
         running = [n for n, i in instances.items() if i.state is State.RUNNING]
         victim = planner.choose(running, {n: i.spec.type_name for n, i in instances.items()})
         if victim is None:
-            self.printer.system("no running instance to kill this time", CHAOS_NAME)
+            self.facts.publish(ChaosMissed())
             return
         self.chaos_kill(victim, planner.spec.signal)
         if schedule.count_kill():
-            limit = planner.spec.max_kills
-            self.printer.system(f"done: {limit} kills (max={limit})", CHAOS_NAME)
+            self.facts.publish(ChaosDone(schedule.kills))
 
     def _slot(self, name: str) -> Instance:
         instance = self._instances.get(name)
@@ -264,8 +280,7 @@ class Supervisor(Lifecycle):
                     stopping.append(instance.spec.name)
                     self.remove(instance.spec.name)
             if before != count:
-                self.printer.system(f"scaled {type_name} from {before} to {count} (requested)")
-                self._post("scaled", type=type_name, before=before, after=count)
+                self.facts.publish(ScaledType(type_name, before, count))
         return Scaled(tuple(started), tuple(stopping), tuple(failed))
 
     def kill(self, name: str, signum: int) -> None:
@@ -281,25 +296,21 @@ class Supervisor(Lifecycle):
         victim = self._slot(name)
         if victim.state not in UP or victim.incarnation is None:
             raise ProcrunnerError(f"{name!r} is not a running instance", SOURCE)
-        uptime = format_duration(victim.incarnation.uptime)
-        self.printer.system(
-            f"killing {victim.label} (up {uptime}) with {tree.signal_name(signum)}", CHAOS_NAME
-        )
-        self._post("chaos", action="kill", instance=name, incarnation=victim.number)
+        uptime = victim.incarnation.uptime
+        self.facts.publish(ChaosKilled(name, victim.number, uptime, tree.signal_name(signum)))
         victim.cause = Cause.CHAOS
         victim.fate = Restart(0.0)
         victim.down_since = self.clock.now()
         self._take_down(victim, signum)
 
     def chaos_on(self, spec: ChaosSpec) -> None:
-        planner = self.chaos.start(spec)
-        self.printer.system(spec.describe(planner.seed), CHAOS_NAME)
-        self._post("chaos", action="on", spec=spec.describe(planner.seed))
+        tick = functools.partial(self._queue.put_nowait, ChaosTick())
+        planner = self.chaos.start(spec, lambda plan: self._task(plan.run(tick, self.clock.sleep)))
+        self.facts.publish(ChaosOn(spec.describe(planner.seed)))
 
     def chaos_off(self) -> None:
         self.chaos.stop()
-        self.printer.system("chaos off (requested)", CHAOS_NAME)
-        self._post("chaos", action="off")
+        self.facts.publish(ChaosOff())
 
 
 def _answer(reply: asyncio.Future[Any], act: Callable[[Handle], Any], handle: Handle) -> None:

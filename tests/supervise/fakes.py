@@ -19,10 +19,11 @@ from procrunner.control.asks import Command
 from procrunner.control.ops import ask
 from procrunner.scratch.wipe import Inventory
 from procrunner.supervise.events import Ready, SignalReceived
+from procrunner.supervise.facts import Fact, Facts, StateChanged
 from procrunner.supervise.handle import Incoming
 from procrunner.supervise.incarnation import ExitStatus, StopReport
-from procrunner.supervise.instance import Instance
 from procrunner.supervise.memory import Key
+from procrunner.supervise.messages import lines
 from procrunner.supervise.spawner import Life
 from procrunner.supervise.supervisor import Supervisor
 
@@ -152,17 +153,6 @@ class FakeReadiness:
         pass
 
 
-class FakePrinter:
-    def __init__(self) -> None:
-        self.lines: list[str] = []
-
-    def system(self, text: str, name: str = "system") -> None:
-        self.lines.append(text if name == "system" else f"{name}: {text}")
-
-    def add_names(self, names: list[str]) -> None:
-        pass
-
-
 class World:
     """The real supervisor among fakes, and the verbs a script uses."""
 
@@ -173,24 +163,22 @@ class World:
         self.clock = FakeClock()
         self.spawner = FakeSpawner(self.clock)
         self.readiness = FakeReadiness()
-        self.printer = FakePrinter()
         self.queue: asyncio.Queue[Incoming] = asyncio.Queue()
+        self.facts: list[Fact] = []
+        self.lines: list[str] = []  # what the printer would say
         self.trail: list[tuple[str, str]] = []
+        stream = Facts((self._saw,))
         self.supervisor = Supervisor(
-            plan,
-            maker,
-            options,
-            self.spawner,
-            self.clock,
-            self.readiness,
-            self.printer,  # type: ignore[arg-type]
-            self.queue,
-            listeners=[self._saw],
+            plan, maker, options, self.spawner, self.clock, self.readiness, self.queue, stream
         )
         self.running: asyncio.Task[int] | None = None
 
-    def _saw(self, instance: Instance) -> None:
-        self.trail.append((instance.label, instance.state.value))
+    def _saw(self, fact: Fact) -> None:
+        self.facts.append(fact)
+        if isinstance(fact, StateChanged):
+            self.trail.append((f"{fact.instance}#{fact.number}", fact.state.value))
+        for text, name in lines(fact):
+            self.lines.append(text if name == "system" else f"{name}: {text}")
 
     def states(self, name: str) -> list[str]:
         """The states ``name`` went through, each with its life: ``web.1#1 running``."""

@@ -115,7 +115,7 @@ def test_chaos_during_a_crash_backoff_finds_no_victim_and_the_backoff_runs_on() 
         assert w.state("worker.1") == "backoff"
         w.queue.put_nowait(ChaosTick())
         await w.settle()
-        assert "chaos: no running instance to kill this time" in w.printer.lines
+        assert "chaos: no running instance to kill this time" in w.lines
         refused = await w.ask(ChaosRequest("now", target="worker.1"))
         assert isinstance(refused, ProcrunnerError)
         assert "not a running instance" in str(refused)
@@ -134,7 +134,7 @@ def test_a_second_sigint_kills_at_once() -> None:
         assert w.state("web.1") == "stopping" and w.state("worker.1") == "stopping"
         assert w.life("web.1#1").stop_signal == signal.SIGTERM
         await w.signal(signal.SIGINT)
-        assert "second SIGINT: killing all processes now (SIGKILL)" in w.printer.lines
+        assert "second SIGINT: killing all processes now (SIGKILL)" in w.lines
         assert w.running is not None and w.running.done()
         assert w.running.result() == 128 + signal.SIGINT
         assert w.life("web.1#1").status is not None
@@ -146,7 +146,7 @@ def test_a_second_sigint_kills_at_once() -> None:
 def test_depends_on_holds_a_type_until_its_dependency_runs() -> None:
     async def script(w: World) -> None:
         assert sorted(w.spawner.lives) == ["db.1#1"]
-        assert "web.1 waits for db to be running (depends_on)" in w.printer.lines
+        assert "web.1 waits for db to be running (depends_on)" in w.lines
         assert w.state("web.1") == "stopped"
         await w.ready("db.1#1")
         assert sorted(w.spawner.lives) == ["db.1#1", "web.1#1"]
@@ -163,7 +163,7 @@ def test_a_failed_start_while_the_formation_starts_ends_the_run() -> None:
         world.spawner.failing.add("worker.1")
         await world.begin()
         assert world.states("web.1") == ["web.1#1 starting", "web.1#1 stopping"]
-        assert "worker.1#1 failed to start: stopping all processes" in world.printer.lines
+        assert "worker.1#1 failed to start: stopping all processes" in world.lines
         await world.gone("web.1#1")
         assert await world.finish() == 1
         assert "worker.1#1" not in world.spawner.lives
@@ -178,12 +178,12 @@ def test_a_failed_start_after_the_formation_is_up_leaves_the_rest_running() -> N
         reply = await w.ask(ScaleRequest((("worker", 2),)))
         assert reply == {"started": [], "stopping": [], "failed": ["worker.2"]}  # issue 17
         assert w.state("worker.2") == "stopped" and w.state("worker.1") == "running"
-        assert "failed to start worker.2#1" in " ".join(w.printer.lines)
+        assert "failed to start worker.2#1" in " ".join(w.lines)
         w.spawner.failing.add("worker.1")
         await w.exit("worker.1#1", 1)
         await w.advance(0)  # the respawn fails: it waits its backoff again
         assert w.state("worker.1") == "backoff"
-        assert w.printer.lines[-1] == "worker.1 restarting after crash in 500 ms (backoff)"
+        assert w.lines[-1] == "worker.1 restarting after crash in 500 ms (backoff)"
         w.spawner.failing.clear()
         await w.advance(0.5)
         assert w.state("worker.1") == "starting"
@@ -204,7 +204,7 @@ def test_give_up_after_n_crashes_in_the_window_goes_fatal() -> None:
         await w.exit("worker.1#3", 1)
         assert w.state("worker.1") == "fatal"
         assert w.states("worker.1")[-2:] == ["worker.1#3 stopping", "worker.1#3 fatal"]
-        assert any(line.startswith("worker.1 gave up: 3 deaths") for line in w.printer.lines)
+        assert any(line.startswith("worker.1 gave up: 3 deaths") for line in w.lines)
         await w.advance(600)
         assert len([label for label in w.spawner.lives if label.startswith("worker")]) == 3
         assert w.state("web.1") == "running"
