@@ -27,6 +27,7 @@ from procrunner.scratch.space import ScratchSpace
 from procrunner.supervise.events import OutputBroken
 from procrunner.supervise.facts import Facts
 from procrunner.supervise.handle import Incoming
+from procrunner.supervise.ledger import Ledger
 from procrunner.supervise.messages import print_fact
 from procrunner.supervise.readiness import ReadinessChecks
 from procrunner.supervise.spawner import LoopClock, ProcessSpawner
@@ -88,16 +89,18 @@ async def run_formation(
                 )
             env_for = _env_for(app, run_id, router)
             spawner = ProcessSpawner(app.root, env_for, printer, scratch, watchdog)
-            facts = Facts((functools.partial(print_fact, printer), notices.follow))
+            ledger = Ledger()
+            facts = Facts((functools.partial(print_fact, printer), notices.follow, ledger.follow))
             if router is not None:
                 facts.subscribe(router.follow)
             supervisor = Supervisor(
                 app.plan, app.make_spec, settings.run, spawner, LoopClock(), readiness, queue,
                 facts,
             )  # fmt: skip
-            return await _supervise(
-                settings, app, run_id, supervisor, printer, scratch, watchdog, router, queue
-            )
+            status = await _supervise(settings, app, supervisor, printer, scratch, watchdog,
+                                      queue)  # fmt: skip
+            _summarize(settings, app, run_id, status, ledger, printer, router)
+            return status
         finally:
             await asyncio.to_thread(scratch.close)
             await printer.close()
@@ -185,12 +188,10 @@ def _watch_rules(settings: StartSettings, app: App) -> list[WatchRule]:
 async def _supervise(
     settings: StartSettings,
     app: App,
-    run_id: str,
     supervisor: Supervisor,
     printer: Printer,
     scratch: ScratchSpace,
     watchdog: Watchdog,
-    router: Router | None,
     queue: asyncio.Queue[Incoming],
 ) -> int:
     audit = None
@@ -221,20 +222,24 @@ async def _supervise(
     await asyncio.gather(*watching)
     if audit is not None:
         audit.finish()
+    return status
+
+
+def _summarize(
+    settings: StartSettings,
+    app: App,
+    run_id: str,
+    status: int,
+    ledger: Ledger,
+    printer: Printer,
+    router: Router | None,
+) -> None:
     from procrunner.supervise.summary import summary_data, summary_lines, write_summary_json
 
     connections = router.stats if router is not None else None
-    order = app.make_spec.type_names
-    every = {
-        i.spec.name: i
-        for i in sorted(
-            supervisor.every_instance(),
-            key=lambda i: (order.index(i.spec.type_name), i.spec.slot),
-        )
-    }
+    every = ledger.in_order(app.make_spec.type_names)
     for line in summary_lines(every, connections):
         printer.system(line)
     if settings.summary_json is not None:
         data = summary_data(every, run_id, app.root, status, connections)
         write_summary_json(settings.summary_json, data)
-    return status

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from procrunner.config.formation import InstanceSpec
 from procrunner.config.settings import Readiness
 from procrunner.supervise.events import EndedIncarnation
 from procrunner.supervise.incarnation import StopReport
@@ -16,10 +17,10 @@ from procrunner.supervise.states import Cause, State
 
 
 @dataclass(frozen=True)
-class Named:
-    """Instance names the output will show (the formation's, then each added slot's)."""
+class Added:
+    """Slots of the formation: the planned ones at the start, then each added by scaling."""
 
-    names: tuple[str, ...]
+    specs: tuple[InstanceSpec, ...]
 
 
 @dataclass(frozen=True)
@@ -52,8 +53,13 @@ class Spawned:
 
 @dataclass(frozen=True)
 class FailedToStart:
-    label: str
+    instance: str
+    number: int
     error: str
+
+    @property
+    def label(self) -> str:
+        return f"{self.instance}#{self.number}"
 
 
 @dataclass(frozen=True)
@@ -178,7 +184,7 @@ class ChaosDone:
 
 
 Fact = (
-    Named
+    Added
     | NothingToRun
     | StateChanged
     | Spawned

@@ -4,7 +4,7 @@ incarnations, and what it keeps of the incarnations that ended."""
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -47,7 +47,6 @@ class Lives:
 
     number: int = 0  # of the latest life
     ended: list[EndedIncarnation] = field(default_factory=list)
-    recoveries: list[float] = field(default_factory=list)
 
 
 @dataclass
@@ -74,10 +73,6 @@ class Instance:
     @property
     def history(self) -> list[EndedIncarnation]:
         return self.lives.ended
-
-    @property
-    def recoveries(self) -> list[float]:
-        return self.lives.recoveries
 
     @property
     def label(self) -> str:
@@ -111,10 +106,9 @@ class Instance:
         return ended
 
 
-def restarts_by_cause(instance: Instance) -> Counter[str]:
-    """Each incarnation after the first was a restart; its cause is how the one before ended."""
-    ended = instance.history[: max(instance.number - 1, 0)]
-    return Counter(e.cause.value for e in ended)
+def restarts_by_cause(history: Sequence[EndedIncarnation], lives: int) -> Counter[str]:
+    """Each of ``lives`` after the first was a restart; its cause is how the one before ended."""
+    return Counter(e.cause.value for e in history[: max(lives - 1, 0)])
 
 
 def ps_row(instance: Instance) -> dict[str, Any]:
@@ -131,7 +125,7 @@ def ps_row(instance: Instance) -> dict[str, Any]:
         "pid": incarnation.pid if incarnation is not None else None,
         "incarnation": instance.number,
         "uptime": incarnation.uptime if incarnation is not None else None,
-        "restarts": dict(restarts_by_cause(instance)),
+        "restarts": dict(restarts_by_cause(instance.history, instance.number)),
         "ended": [
             {"label": e.label, "cause": e.cause.value, "how": e.how, "uptime": e.uptime}
             for e in instance.history

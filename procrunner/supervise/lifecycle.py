@@ -19,7 +19,7 @@ from procrunner.supervise.chaos import ChaosSchedule
 from procrunner.supervise.events import Event, LeaderExited, Respawn, Stopped
 from procrunner.supervise.handle import Incoming
 from procrunner.supervise.incarnation import StopReport
-from procrunner.supervise.instance import Held, Instance, Remove, unmet_dependencies
+from procrunner.supervise.instance import Held, Instance, Lives, Remove, unmet_dependencies
 from procrunner.supervise.restart import (
     COUNTED,
     Fatal,
@@ -49,7 +49,7 @@ class Lifecycle:
         facts_out: facts.Facts,
     ) -> None:
         self._instances = {spec.name: Instance(spec) for spec in plan}
-        self._last_slots = dict(self._instances)  # by name, the latest slot: removed ones too
+        self._lives = {name: i.lives for name, i in self._instances.items()}  # removed too
         self.make_spec = make_spec
         self.options = options
         self._spawner = spawner
@@ -86,10 +86,6 @@ class Lifecycle:
             facts.StateChanged(spec.name, spec.type_name, instance.number, new, spec.port)
         )
 
-    def every_instance(self) -> list[Instance]:
-        """Every instance name of the run (scaled away too), each with all of its lives."""
-        return list(self._last_slots.values())
-
     def _retire(self, instance: Instance) -> None:
         """Scaled down: the slot leaves the formation; the summary still counts its past."""
         del self._instances[instance.spec.name]
@@ -97,10 +93,9 @@ class Lifecycle:
 
     def _add(self, spec: InstanceSpec) -> Instance:
         """A new slot; a name scaled away earlier goes on with its lives (numbers continue)."""
-        earlier = self._last_slots.get(spec.name)
-        instance = Instance(spec, earlier.lives) if earlier is not None else Instance(spec)
-        self._instances[spec.name] = self._last_slots[spec.name] = instance
-        self.facts.publish(facts.Named((spec.name,)))
+        lives = self._lives.setdefault(spec.name, Lives())
+        instance = self._instances[spec.name] = Instance(spec, lives)
+        self.facts.publish(facts.Added((spec,)))
         return instance
 
     def _spawn(self, instance: Instance) -> bool:
@@ -135,7 +130,7 @@ class Lifecycle:
         """A spawn that failed (no fd or process left, say): one line. While the formation
         starts, the run ends (status 1); later (scale, restart, respawn, watch) the rest runs
         on: a respawn waits its backoff again, any other start leaves the instance down."""
-        self.facts.publish(facts.FailedToStart(label, str(error)))
+        self.facts.publish(facts.FailedToStart(instance.spec.name, instance.number, str(error)))
         self.crashed = True
         if not self._formation_started:
             self._begin_shutdown(1, f"{label} failed to start")
@@ -216,7 +211,6 @@ class Lifecycle:
         recovered = None
         if instance.down_since is not None:
             recovered = self.clock.now() - instance.down_since
-            instance.recoveries.append(recovered)
             instance.down_since = None
         spec = instance.spec
         how = self.options.readiness(spec.type_name)

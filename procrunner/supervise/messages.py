@@ -79,8 +79,8 @@ def watch_line(event: f.Reloading) -> str:
 
 def print_fact(printer: Printer, fact: f.Fact) -> None:
     """The printer's subscription to the facts."""
-    if isinstance(fact, f.Named):
-        printer.add_names(list(fact.names))
+    if isinstance(fact, f.Added):
+        printer.add_names([*(spec.name for spec in fact.specs), CHAOS_NAME])
     for text, name in lines(fact):
         printer.system(text, name)
 
@@ -100,8 +100,8 @@ def _system_lines(fact: f.Fact) -> list[str]:
         case f.Spawned(replacing=previous):
             after = f", replacing {previous.label} ({previous.cause.value})" if previous else ""
             return [f"{fact.label} started with pid {fact.pid} (port {fact.port}){after}"]
-        case f.FailedToStart(label, error):
-            return [f"failed to start {label}: {error}"]
+        case f.FailedToStart(error=error):
+            return [f"failed to start {fact.label}: {error}"]
         case f.HeldBack(name, waiting_for):
             return [f"{name} waits for {', '.join(waiting_for)} to be running (depends_on)"]
         case f.ExitedOnItsOwn(label, how, cause, policy):

@@ -16,7 +16,6 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from procrunner.errors import ProcrunnerError
-from procrunner.output.printer import CHAOS_NAME
 from procrunner.supervise import tree
 from procrunner.supervise.chaos import ChaosSpec
 from procrunner.supervise.events import (
@@ -32,13 +31,13 @@ from procrunner.supervise.events import (
     WatchTriggered,
 )
 from procrunner.supervise.facts import (
+    Added,
     ChaosDone,
     ChaosKilled,
     ChaosMissed,
     ChaosOff,
     ChaosOn,
     KillingNow,
-    Named,
     NothingToRun,
     Reloading,
     ScaledType,
@@ -82,7 +81,7 @@ class Supervisor(Lifecycle):
         return 0 if self.status is None else self.status
 
     async def _supervise(self) -> None:
-        self.facts.publish(Named((*self._instances, CHAOS_NAME)))
+        self.facts.publish(Added(tuple(i.spec for i in self._instances.values())))
         if not self._instances:
             self.facts.publish(NothingToRun())
             return

@@ -22,6 +22,7 @@ from procrunner.supervise.events import Ready, SignalReceived
 from procrunner.supervise.facts import Fact, Facts, StateChanged
 from procrunner.supervise.handle import Incoming
 from procrunner.supervise.incarnation import ExitStatus, StopReport
+from procrunner.supervise.ledger import Ledger
 from procrunner.supervise.memory import Key
 from procrunner.supervise.messages import lines
 from procrunner.supervise.spawner import Life
@@ -167,7 +168,8 @@ class World:
         self.facts: list[Fact] = []
         self.lines: list[str] = []  # what the printer would say
         self.trail: list[tuple[str, str]] = []
-        stream = Facts((self._saw,))
+        self.ledger = Ledger()  # what the summary reads
+        stream = Facts((self._saw, self.ledger.follow))
         self.supervisor = Supervisor(
             plan, maker, options, self.spawner, self.clock, self.readiness, self.queue, stream
         )

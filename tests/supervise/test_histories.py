@@ -227,8 +227,9 @@ def test_a_slot_scaled_away_and_added_again_goes_on_counting_its_lives() -> None
         assert worker.history[0].cause.value == "scaled"
         await w.signal(signal.SIGINT)
         await w.finish()
-        every = {i.spec.name: i for i in w.supervisor.every_instance()}
-        assert [e.label for e in every["worker.2"].history] == ["worker.2#1", "worker.2#2"]
+        record = w.ledger.records["worker.2"]
+        assert [e.label for e in record.history] == ["worker.2#1", "worker.2#2"]
+        assert record.lives == 2 and record.state.value == "stopped"
 
     play(script, {"worker": 2})
 
