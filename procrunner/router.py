@@ -14,13 +14,10 @@ import errno
 import random
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from procrunner.errors import ProcrunnerError
+from procrunner.supervise.facts import Fact, StateChanged
 from procrunner.supervise.states import State
-
-if TYPE_CHECKING:
-    from procrunner.supervise.instance import Instance
 
 HOST = "127.0.0.1"
 ROUTER_VARIABLE = "PROCRUNNER_ROUTER"  # every instance learns the router's HOST:PORT
@@ -82,11 +79,12 @@ class Router:
                 transport.abort()
             await self._server.wait_closed()
 
-    def follow(self, instance: Instance) -> None:
-        """The supervisor's state listener: only RUNNING instances of the type get connections."""
-        if instance.spec.type_name == self.type_name:
-            running = instance.state is State.RUNNING
-            self.set_ready(instance.spec.name, instance.spec.port if running else None)
+    def follow(self, fact: Fact) -> None:
+        """Its subscription to the supervisor's facts: only RUNNING instances of its type
+        get connections."""
+        if isinstance(fact, StateChanged) and fact.type_name == self.type_name:
+            running = fact.state is State.RUNNING
+            self.set_ready(fact.instance, fact.port if running else None)
 
     def set_ready(self, name: str, port: int | None) -> None:
         """``port`` None: the instance takes no new connections (down, stopping, not ready)."""

@@ -23,8 +23,13 @@ from procrunner.control.socketpath import socket_path
 from procrunner.output.printer import Printer
 from procrunner.output.sink import Sink
 from procrunner.scratch.space import ScratchSpace
-from procrunner.supervise.events import Event, OutputBroken
+from procrunner.supervise.events import OutputBroken
+from procrunner.supervise.facts import Facts
+from procrunner.supervise.handle import Incoming
+from procrunner.supervise.ledger import Ledger
+from procrunner.supervise.messages import print_fact
 from procrunner.supervise.readiness import ReadinessChecks
+from procrunner.supervise.spawner import LoopClock, ProcessSpawner
 from procrunner.supervise.supervisor import Supervisor
 from procrunner.supervise.watch import WatchRule, watch, watch_rules
 from procrunner.supervise.watchdog import Watchdog, take_down
@@ -37,7 +42,7 @@ async def run_formation(
     settings: StartSettings, app: App, run_id: str, watchdog: Watchdog
 ) -> int:
     loop = asyncio.get_running_loop()
-    queue: asyncio.Queue[Event] = asyncio.Queue()
+    queue: asyncio.Queue[Incoming] = asyncio.Queue()
 
     def sink(printer: Printer) -> Sink:
         return Sink(
@@ -74,22 +79,20 @@ async def run_formation(
                     f"router on {router.address}: each connection goes to a random ready "
                     f"{router.type_name} instance (no sticky sessions)"
                 )
+            env_for = _env_for(app, run_id, router)
+            spawner = ProcessSpawner(app.root, env_for, printer, scratch, watchdog)
+            ledger = Ledger()
+            facts = Facts((functools.partial(print_fact, printer), notices.follow, ledger.follow))
+            if router is not None:
+                facts.subscribe(router.follow)
             supervisor = Supervisor(
-                app.plan,
-                app.make_spec,
-                app.root,
-                _env_for(app, run_id, router),
-                printer,
-                queue,
-                settings.run,
-                scratch,
-                listeners=[router.follow] if router is not None else [],
-                notices=notices,
-                readiness=readiness,
-            )
-            return await _supervise(
-                settings, app, run_id, supervisor, scratch, watchdog, router, queue
-            )
+                app.plan, app.make_spec, settings.run, spawner, LoopClock(), readiness, queue,
+                facts,
+            )  # fmt: skip
+            status = await _supervise(settings, app, supervisor, printer, scratch, watchdog,
+                                      queue)  # fmt: skip
+            _summarize(settings, app, run_id, status, ledger, printer, router)
+            return status
         finally:
             await asyncio.to_thread(scratch.close)
             await printer.close()
@@ -123,13 +126,13 @@ async def _router(app: App) -> AsyncIterator[Router | None]:
 async def _control(
     settings: StartSettings,
     app: App,
-    queue: asyncio.Queue[Event],
+    queue: asyncio.Queue[Incoming],
     notices: Notices,
     history: OutputHistory,
     router: Router | None,
 ) -> AsyncIterator[ControlServer]:
     path = socket_path(app.root, settings.socket, os.environ)
-    server = ControlServer(path, app.root, queue, notices, history, router)
+    server = ControlServer(path, app.root, queue.put_nowait, notices, history, router)
     chosen = settings.socket is not None or bool(os.environ.get("PROCRUNNER_SOCKET"))
     await server.open(private_parent=not chosen)
     try:
@@ -177,12 +180,11 @@ def _watch_rules(settings: StartSettings, app: App) -> list[WatchRule]:
 async def _supervise(
     settings: StartSettings,
     app: App,
-    run_id: str,
     supervisor: Supervisor,
+    printer: Printer,
     scratch: ScratchSpace,
     watchdog: Watchdog,
-    router: Router | None,
-    queue: asyncio.Queue[Event],
+    queue: asyncio.Queue[Incoming],
 ) -> int:
     audit = None
     stop_watching = asyncio.Event()
@@ -194,7 +196,7 @@ async def _supervise(
 
         accept = app_filter(_own_files(settings, scratch))
         if settings.audit:
-            audit = Audit(app.root, accept, supervisor.printer)
+            audit = Audit(app.root, accept, printer)
             watching.append(asyncio.create_task(audit.watch(stop_watching)))
         if rules:
             reloads = watch(
@@ -203,7 +205,6 @@ async def _supervise(
             )
             watching.append(asyncio.create_task(reloads))
     watchdog.armed = True
-    supervisor.watchdog = watchdog
     status = await supervisor.run()
     # The formation is down; a late Ctrl-C (the second of two quick ones) must not cut the
     # summary short or make the exit status a death by SIGINT.
@@ -213,20 +214,24 @@ async def _supervise(
     await asyncio.gather(*watching)
     if audit is not None:
         audit.finish()
+    return status
+
+
+def _summarize(
+    settings: StartSettings,
+    app: App,
+    run_id: str,
+    status: int,
+    ledger: Ledger,
+    printer: Printer,
+    router: Router | None,
+) -> None:
     from procrunner.supervise.summary import summary_data, summary_lines, write_summary_json
 
     connections = router.stats if router is not None else None
-    order = app.make_spec.type_names
-    every = {
-        i.spec.name: i
-        for i in sorted(
-            [*supervisor.retired, *supervisor.instances.values()],
-            key=lambda i: (order.index(i.spec.type_name), i.spec.number),
-        )
-    }
+    every = ledger.in_order(app.make_spec.type_names)
     for line in summary_lines(every, connections):
-        supervisor.printer.system(line)
+        printer.system(line)
     if settings.summary_json is not None:
         data = summary_data(every, run_id, app.root, status, connections)
         write_summary_json(settings.summary_json, data)
-    return status

@@ -381,3 +381,43 @@ def test_connect_attaches_to_a_tty_instance_and_detaches(app: App) -> None:
     assert refused.returncode == 2 and "start its type with --tty plain" in refused.stderr
     run.signal(signal.SIGINT)
     run.finish()
+
+
+def test_a_slot_scaled_away_and_added_again_keeps_every_life(app: App) -> None:
+    """Regression (issue 16): the re-added worker.2 was worker.2#1 again, and the summary,
+    --summary-json and ps kept only its last life."""
+    app.procfile(f"worker: {kid('sleep')}\n")
+    run = started(app, "-m", "worker=2", "--summary-json", "s.json")
+    run.wait_for(r"worker\.2 +\| ready")
+    assert "stopping: worker.2" in ok(app, "scale", "worker=1")
+    run.wait_for(r"worker\.2#1 ended \(stopped by scaling down")
+    assert wait_until(lambda: list(ps(app)) == ["worker.1"])
+    assert "started: worker.2" in ok(app, "scale", "worker=2")
+    run.wait_for(r"worker\.2#2 started with pid")
+    row = ps(app)["worker.2"]
+    assert row["incarnation"] == 2 and row["restarts"] == {"scaled": 1}
+    assert [e["label"] for e in row["ended"]] == ["worker.2#1"]
+    run.signal(signal.SIGINT)
+    run.finish()
+    assert re.search(r"^\S+ system +\| +worker\.2 +2 +scaled 1 ", run.text(), re.MULTILINE)
+    summary = json.loads((app.root / "s.json").read_text())["instances"]
+    worker = next(i for i in summary if i["name"] == "worker.2")
+    assert [e["label"] for e in worker["incarnations"]] == ["worker.2#1", "worker.2#2"]
+    assert [e["number"] for e in worker["incarnations"]] == [1, 2]
+
+
+def test_scale_does_not_say_started_for_an_instance_that_failed_to_start(app: App) -> None:
+    """Regression (issue 17): ``procrunner scale`` printed ``started`` for an instance
+    whose spawn failed (here: the app root it runs in has vanished)."""
+    app.procfile(f"main: {kid('sleep')}\nworker: {kid('sleep')}\n")
+    (app.root / "work").mkdir()
+    app.env["PROCRUNNER_SOCKET"] = str(app.root / "ctl.sock")
+    run = app.start("-f", "Procfile", "-d", "work", "-m", "main=1,worker=0")
+    run.wait_for(r"main\.1 +\| ready")
+    (app.root / "work").rmdir()
+    reply = ok(app, "scale", "worker=1", "-f", "Procfile")
+    assert "started: none" in reply and "failed to start: worker.1" in reply
+    run.wait_for(r"failed to start worker\.1#1")
+    assert wait_until(lambda: ps(app)["main.1"]["state"] == "running")
+    run.signal(signal.SIGINT)
+    run.finish()

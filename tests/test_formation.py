@@ -169,9 +169,9 @@ def test_plan_instances(counts: dict[str, int], base: int, expected: list[tuple[
 def test_instance_fields() -> None:
     (first, second) = plan_instances(PROCFILE, {"web": 2}, 5000)
     assert first == InstanceSpec(
-        name="web.1", type_name="web", number=1, port=5000, command="serve"
+        name="web.1", type_name="web", slot=1, port=5000, command="serve"
     )
-    assert second.number == 2
+    assert second.slot == 2
     assert second.command == "serve"
 
 

@@ -238,7 +238,6 @@ def test_a_web_instance_whose_server_is_not_its_leader_becomes_ready(app: App) -
     run.finish()
 
 
-@pytest.mark.xfail(strict=True, reason="hook lands at merge")
 def test_a_foreign_listener_at_start_ends_the_run_naming_its_holder(app: App) -> None:
     port = free_ports(1)
     app.procfile(f"web: {kid('serve')}\nworker: {kid('sleep')}\n")

@@ -15,9 +15,9 @@ from procrunner.cli import build_parser, main
 from procrunner.config.load import Loaded, load
 from procrunner.config.model import RESERVED_VARIABLES, SETTINGS, TYPE_KEYS, reference_table
 from procrunner.config.report import config_lines
+from procrunner.config.restart_rules import Backoff, Policy, RestartRules
 from procrunner.config.settings import Readiness, RunOptions, Style, TypeSettings
 from procrunner.errors import ProcrunnerError
-from procrunner.supervise.restart import Backoff, Policy, RestartRules
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 PROCFILE = "web: sleep 1\nworker: sleep 1\n"

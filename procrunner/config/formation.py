@@ -40,7 +40,7 @@ class InstanceSpec:
 
     name: str  # "web.1"
     type_name: str
-    number: int  # 1-based
+    slot: int  # 1-based: the 3 of web.3
     port: int
     command: str
 

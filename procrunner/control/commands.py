@@ -128,6 +128,8 @@ def _scale(args: argparse.Namespace, connection: Connection) -> int:
     result = connection.request("scale", counts=counts)
     _say("started", result["started"])
     _say("stopping", result["stopping"])
+    if result.get("failed"):
+        _say("failed to start", result["failed"])
     return 0
 
 

@@ -9,6 +9,8 @@ import time
 from collections import deque
 from typing import Any
 
+from procrunner.supervise import facts as f
+
 Notice = dict[str, Any]
 BACKLOG = 1000
 
@@ -57,6 +59,11 @@ class Notices:
         self._subscriptions.discard(subscription)
         self.wants_output = any(s.output for s in self._subscriptions)
 
+    def follow(self, fact: f.Fact) -> None:
+        """The notice board's subscription to the supervisor's facts."""
+        if self._subscriptions and (found := notice_of(fact)) is not None:
+            self.post(found[0], **found[1])
+
     def post(self, event: str, **fields: Any) -> None:
         if not self._subscriptions:
             return
@@ -64,3 +71,37 @@ class Notices:
         for subscription in self._subscriptions:
             if event != "output" or subscription.output:
                 subscription.put(notice)
+
+
+def notice_of(fact: f.Fact) -> tuple[str, dict[str, Any]] | None:
+    """A fact as followers see it: the event name and its fields (None: not for them)."""
+    match fact:
+        case f.StateChanged(name, _, number, state):
+            return "state", {"instance": name, "incarnation": number, "state": state.value}
+        case f.Spawned(name, number, pid, port, scratch):
+            return "spawned", {"instance": name, "incarnation": number, "pid": pid,
+                               "port": port, "scratch": scratch}  # fmt: skip
+        case f.BecameReady(name, number, recovered=recovered):
+            return "ready", {"instance": name, "incarnation": number, "recovered": recovered}
+        case f.Ended(name, ended):
+            memory = ended.memory.best if ended.memory is not None else None
+            destroyed = {"files": ended.scratch.files, "bytes": ended.scratch.bytes,
+                         "memory": memory}  # fmt: skip
+            return "ended", {"instance": name, "incarnation": ended.number,
+                             "cause": ended.cause.value, "how": ended.how,
+                             "uptime": ended.uptime, "destroyed": destroyed}  # fmt: skip
+        case f.Removed(name):
+            return "removed", {"instance": name}
+        case f.ScaledType(type_name, before, after):
+            return "scaled", {"type": type_name, "before": before, "after": after}
+        case f.ChaosOn(description):
+            return "chaos", {"action": "on", "spec": description}
+        case f.ChaosOff():
+            return "chaos", {"action": "off"}
+        case f.ChaosKilled(name, number):
+            return "chaos", {"action": "kill", "instance": name, "incarnation": number}
+        case f.ShutdownBegan(reason, status):
+            return "shutdown", {"reason": reason, "status": status}
+        case f.Reloading(types, files):
+            return "watch", {"files": list(files), "types": list(types)}
+    return None

@@ -8,7 +8,7 @@ import signal
 from dataclasses import dataclass
 from typing import Any
 
-from procrunner.supervise.events import (
+from procrunner.control.asks import (
     AttachRequest,
     ChaosRequest,
     Command,

@@ -12,20 +12,22 @@ import asyncio
 import contextlib
 import os
 import socket
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from procrunner import __version__, platform
 from procrunner.control import socketpath
+from procrunner.control.asks import AttachRequest, PsRequest
 from procrunner.control.history import OutputHistory, selects
 from procrunner.control.notices import Notice, Notices
+from procrunner.control.ops import ask
 from procrunner.control.protocol import MAX_REQUEST, PROTOCOL, encode
 from procrunner.control.requests import BadRequest, Follow, parse_request
 from procrunner.errors import ProcrunnerError
 from procrunner.output.terminal import Terminal
 from procrunner.scratch.wipe import inventory
-from procrunner.supervise.events import AttachRequest, ControlRequest, Event, PsRequest
+from procrunner.supervise.handle import Ask
 
 if TYPE_CHECKING:
     from procrunner.router import Router
@@ -38,14 +40,14 @@ class ControlServer:
         self,
         path: Path,
         root: Path,
-        queue: asyncio.Queue[Event],
+        post: Callable[[Ask], None],
         notices: Notices,
         history: OutputHistory,
         router: Router | None,
     ) -> None:
         self.path = path
         self._root = root
-        self._queue = queue
+        self._post = post
         self._notices = notices
         self._history = history
         self._router = router
@@ -110,7 +112,7 @@ class ControlServer:
 
     async def _ask(self, request_id: Any, command: Any) -> bytes:
         reply: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait(ControlRequest(command, reply))
+        self._post(ask(command, reply))
         try:
             result = await reply
         except ProcrunnerError as exc:
@@ -129,7 +131,7 @@ class ControlServer:
         """``connect``: after the reply, the connection carries the terminal's bytes both
         ways until the client detaches or the incarnation ends."""
         reply: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait(ControlRequest(request, reply))
+        self._post(ask(request, reply))
         try:
             terminal: Terminal = (await reply)["terminal"]
         except ProcrunnerError as exc:

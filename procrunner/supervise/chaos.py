@@ -14,8 +14,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from typing import TYPE_CHECKING
 
-# supervisor.py imports ChaosSpec from here
-from procrunner.config.chaos_spec import ChaosSpec as ChaosSpec
+from procrunner.config.chaos_spec import ChaosSpec
 
 if TYPE_CHECKING:
     from asyncio import Task
@@ -65,8 +64,7 @@ class ChaosSchedule:
     """Whether chaos is on, its schedule task and its kill count. The supervisor turns it on
     (at start, or when asked through the control socket) and counts the kills it makes."""
 
-    def __init__(self, tick: Callable[[], None]) -> None:
-        self._tick = tick
+    def __init__(self) -> None:
         self.planner: ChaosPlanner | None = None
         self._task: Task[None] | None = None
         self.kills = 0
@@ -75,13 +73,12 @@ class ChaosSchedule:
     def on(self) -> bool:
         return self._task is not None and not self._task.done()
 
-    def start(self, spec: ChaosSpec) -> ChaosPlanner:
-        import asyncio  # here, not at the top: parsing a chaos SPEC must not import asyncio
-
+    def start(self, spec: ChaosSpec, run: Callable[[ChaosPlanner], Task[None]]) -> ChaosPlanner:
+        """A new planner for ``spec``; ``run`` starts its task (in the supervisor's group)."""
         self.stop()
         self.planner = ChaosPlanner(spec)
         self.kills = 0
-        self._task = asyncio.create_task(self.planner.run(self._tick, asyncio.sleep))
+        self._task = run(self.planner)
         return self.planner
 
     def stop(self) -> None:

@@ -1,14 +1,13 @@
-"""What clients put on the supervisor's one queue, and the instance states and exit causes.
+"""The events on the supervisor's one queue: what happened to a life, timers, signals.
 
-Signal handlers, timers, the output sink and instance watchers only ever put one of these
-frozen values on the queue; the supervisor alone acts on them.
+Signal handlers, timers, the output sink, lives, the memory sampler, chaos and watch only ever
+put one of these frozen values on the queue; the supervisor alone acts on them. Clients'
+requests are another type (``handle.Ask``).
 """
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
-from typing import Any
 
 from procrunner.scratch.wipe import Inventory
 from procrunner.supervise.incarnation import ExitStatus, StopReport
@@ -90,78 +89,6 @@ class WatchTriggered:
     failure: str | None = None
 
 
-@dataclass(frozen=True)
-class PsRequest:
-    """The instance table, as ``procrunner ps`` shows it."""
-
-
-@dataclass(frozen=True)
-class ScaleRequest:
-    """Set these types' instance counts."""
-
-    counts: tuple[tuple[str, int], ...]
-
-
-@dataclass(frozen=True)
-class RestartRequest:
-    """Restart these instances gracefully."""
-
-    targets: tuple[str, ...]  # instance names (web.1) or type names (web)
-
-
-@dataclass(frozen=True)
-class StopRequest:
-    """Stop these instances, or the whole formation."""
-
-    targets: tuple[str, ...]  # none: the whole formation
-
-
-@dataclass(frozen=True)
-class KillRequest:
-    """Send a signal to these instances' process groups."""
-
-    targets: tuple[str, ...]
-    signum: int
-
-
-@dataclass(frozen=True)
-class ChaosRequest:
-    """Turn the chaos schedule on or off, or kill one instance now."""
-
-    action: str  # on, off or now
-    spec: str | None = None  # for on
-    target: str | None = None  # for now: an instance, else one chosen at random
-
-
-@dataclass(frozen=True)
-class AttachRequest:
-    """``procrunner connect``: the terminal of an instance of a ``--tty`` type."""
-
-    target: str
-    rows: int = 0  # the client's window size, given to the PTY
-    columns: int = 0
-
-
-Command = (
-    AttachRequest
-    | PsRequest
-    | ScaleRequest
-    | RestartRequest
-    | StopRequest
-    | KillRequest
-    | ChaosRequest
-)
-
-
-@dataclass(frozen=True)
-class ControlRequest:
-    """A command from the control socket; the supervisor answers through ``reply`` with a
-    JSON-ready result, or a ``ProcrunnerError`` saying why it cannot."""
-
-    command: Command
-    reply: asyncio.Future[Any]
-
-
 Event = (
     LeaderExited
     | Stopped
@@ -172,7 +99,6 @@ Event = (
     | SignalReceived
     | RunForElapsed
     | OutputBroken
-    | ControlRequest
     | WatchTriggered
 )
 
@@ -182,6 +108,7 @@ class EndedIncarnation:
     """What the supervisor keeps of an incarnation once it has ended."""
 
     label: str
+    number: int
     pid: int
     started_at: float
     uptime: float

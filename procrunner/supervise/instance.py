@@ -3,20 +3,18 @@ incarnations, and what it keeps of the incarnations that ended."""
 
 from __future__ import annotations
 
-import asyncio
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from procrunner.config.formation import InstanceSpec
 from procrunner.scratch.wipe import Inventory
 from procrunner.supervise.events import EndedIncarnation
-from procrunner.supervise.incarnation import Incarnation
-from procrunner.supervise.memory import Memory
-from procrunner.supervise.restart import Decision
+from procrunner.supervise.memory import Key, Memory
+from procrunner.supervise.restart import Fatal, Restart, Stay
+from procrunner.supervise.spawner import Cancellable, Life
 from procrunner.supervise.states import Cause, State
-from procrunner.supervise.tree import Target
 
 STOPPED_HOW = {
     Cause.CHAOS: "killed by chaos",
@@ -26,29 +24,59 @@ STOPPED_HOW = {
 }
 
 
+@dataclass(frozen=True)
+class Remove:
+    """Scaled down: the slot leaves the formation once its life has stopped."""
+
+
+@dataclass(frozen=True)
+class Held:
+    """Down until every instance of the types it depends on is RUNNING (``depends_on``)."""
+
+
+# What happens to an instance next: once its life has stopped (restart after a delay, stay
+# down, go fatal, be removed), or once its dependencies run. None: it stays as it is (a
+# stop on request or at shutdown ends in STOPPED, an own exit then in EXITED).
+Fate = Restart | Stay | Fatal | Remove | Held
+
+
+@dataclass
+class Lives:
+    """Every life of one instance name over the whole run: a slot scaled away and added
+    again goes on counting (``worker.2#2``) and keeps the records of its earlier lives."""
+
+    number: int = 0  # of the latest life
+    ended: list[EndedIncarnation] = field(default_factory=list)
+
+
 @dataclass
 class Instance:
     """One slot of the formation (``web.1``): its state, its current incarnation and the
-    history of the ended ones."""
+    lives of its name."""
 
     spec: InstanceSpec
+    lives: Lives = field(default_factory=Lives)
     state: State = State.STOPPED
-    incarnation: Incarnation | None = None
-    count: int = 0
+    incarnation: Life | None = None
     cause: Cause | None = None
-    history: list[EndedIncarnation] = field(default_factory=list)
     streak: int = 0
     deaths: list[float] = field(default_factory=list)
-    decision: Decision | None = None
+    fate: Fate | None = None
     down_since: float | None = None
-    recoveries: list[float] = field(default_factory=list)
-    waiting: asyncio.Task[None] | asyncio.Handle | None = None
-    removing: bool = False  # scaled down: the slot goes once its incarnation has stopped
-    held: bool = False  # waiting for the types it depends on to be RUNNING
+    waiting: Cancellable | None = None
+
+    @property
+    def number(self) -> int:
+        """The incarnation number of its current (or last) life."""
+        return self.lives.number
+
+    @property
+    def history(self) -> list[EndedIncarnation]:
+        return self.lives.ended
 
     @property
     def label(self) -> str:
-        return f"{self.spec.name}#{self.count}"
+        return f"{self.spec.name}#{self.number}"
 
     def record_end(
         self, memory: Memory | None, scratch: Inventory, own_exit: bool
@@ -65,6 +93,7 @@ class Instance:
             how = STOPPED_HOW.get(self.cause, "stopped by procrunner")
         ended = EndedIncarnation(
             self.label,
+            self.number,
             incarnation.pid,
             incarnation.started_at,
             incarnation.uptime,
@@ -77,10 +106,9 @@ class Instance:
         return ended
 
 
-def restarts_by_cause(instance: Instance) -> Counter[str]:
-    """Each incarnation after the first was a restart; its cause is how the one before ended."""
-    ended = instance.history[: max(instance.count - 1, 0)]
-    return Counter(e.cause.value for e in ended)
+def restarts_by_cause(history: Sequence[EndedIncarnation], lives: int) -> Counter[str]:
+    """Each of ``lives`` after the first was a restart; its cause is how the one before ended."""
+    return Counter(e.cause.value for e in history[: max(lives - 1, 0)])
 
 
 def ps_row(instance: Instance) -> dict[str, Any]:
@@ -95,9 +123,13 @@ def ps_row(instance: Instance) -> dict[str, Any]:
         "type": instance.spec.type_name,
         "state": instance.state.value,
         "pid": incarnation.pid if incarnation is not None else None,
-        "incarnation": instance.count,
+        "incarnation": instance.number,
         "uptime": incarnation.uptime if incarnation is not None else None,
-        "restarts": dict(restarts_by_cause(instance)),
+        "restarts": dict(restarts_by_cause(instance.history, instance.number)),
+        "ended": [
+            {"label": e.label, "cause": e.cause.value, "how": e.how, "uptime": e.uptime}
+            for e in instance.history
+        ],
         "rss": memory.rss if memory is not None else None,
         "port": instance.spec.port,
         "scratch": str(incarnation.scratch) if incarnation is not None else None,
@@ -111,10 +143,10 @@ def unmet_dependencies(instances: Iterable[Instance], needed: Iterable[str]) -> 
     return [type_name for type_name in needed if type_name in waiting]
 
 
-def live_targets(instances: Iterable[Instance]) -> dict[tuple[str, int], Target]:
-    """The process trees to sample: instances starting or running."""
+def live_lives(instances: Iterable[Instance]) -> dict[Key, Life]:
+    """The lives to sample: instances starting or running."""
     return {
-        (i.spec.name, i.count): i.incarnation.target
+        (i.spec.name, i.number): i.incarnation
         for i in instances
         if i.incarnation is not None and i.state in (State.STARTING, State.RUNNING)
     }

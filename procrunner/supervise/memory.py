@@ -7,8 +7,7 @@ per process, so sampling every few seconds stays cheap.
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import psutil
@@ -60,15 +59,3 @@ def measure_all(targets: Mapping[Key, tree.Target]) -> Samples:
             samples.append((name, number, memory))
     return tuple(samples)
 
-
-async def sample_memory(
-    targets: Callable[[], Mapping[Key, tree.Target]],
-    report: Callable[[Samples], None],
-    first: float,
-    interval: float,
-) -> None:
-    """Every ``interval`` seconds (the first after ``first``), off the event loop."""
-    await asyncio.sleep(first)
-    while True:
-        report(await asyncio.to_thread(measure_all, targets()))
-        await asyncio.sleep(interval)

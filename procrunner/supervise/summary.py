@@ -1,6 +1,6 @@
 """The summary at exit: per instance, its incarnations, restarts by cause, uptime and what
 its ended incarnations destroyed. Text for people, JSON (``--summary-json``) for CI; both are
-built from the supervisor's own records."""
+built from the ``Ledger``'s records, which follow the supervisor's facts."""
 
 from __future__ import annotations
 
@@ -15,23 +15,24 @@ from procrunner.config.durations import format_duration
 from procrunner.config.units import format_bytes
 from procrunner.errors import ProcrunnerError
 from procrunner.router import RouterStats
-from procrunner.supervise.instance import Instance, restarts_by_cause
+from procrunner.supervise.instance import restarts_by_cause
+from procrunner.supervise.ledger import Record
 
 _HEADINGS = ("instance", "incarnations", "restarts", "uptime", "files", "scratch", "memory")
 
 
 def summary_lines(
-    instances: Mapping[str, Instance], router: RouterStats | None = None
+    instances: Mapping[str, Record], router: RouterStats | None = None
 ) -> list[str]:
     headings = _HEADINGS if router is None else (*_HEADINGS, "connections")
     rows: list[tuple[str, ...]] = [headings]
     for instance in instances.values():
-        restarts = restarts_by_cause(instance)
         history = instance.history
+        restarts = restarts_by_cause(history, instance.lives)
         rows.append(
             (
                 instance.spec.name,
-                str(instance.count),
+                str(instance.lives),
                 ", ".join(f"{cause} {n}" for cause, n in sorted(restarts.items())) or "0",
                 format_duration(sum(e.uptime for e in history)),
                 str(sum(e.scratch.files for e in history)),
@@ -59,7 +60,7 @@ def summary_lines(
     return lines
 
 
-def _connections(router: RouterStats | None, instance: Instance) -> tuple[str, ...]:
+def _connections(router: RouterStats | None, instance: Record) -> tuple[str, ...]:
     if router is None:
         return ()
     if instance.spec.type_name != router.type_name:
@@ -67,7 +68,7 @@ def _connections(router: RouterStats | None, instance: Instance) -> tuple[str, .
     return (str(router.connections[instance.spec.name]),)
 
 
-def recoveries_by_type(instances: Mapping[str, Instance]) -> dict[str, list[float]]:
+def recoveries_by_type(instances: Mapping[str, Record]) -> dict[str, list[float]]:
     found: dict[str, list[float]] = {}
     for instance in instances.values():
         if instance.recoveries:
@@ -76,7 +77,7 @@ def recoveries_by_type(instances: Mapping[str, Instance]) -> dict[str, list[floa
 
 
 def summary_data(
-    instances: Mapping[str, Instance],
+    instances: Mapping[str, Record],
     run_id: str,
     app_root: Path,
     status: int,
@@ -92,7 +93,7 @@ def summary_data(
                 "port": instance.spec.port,
                 "state": instance.state.value,
                 "incarnations": incarnations,
-                "restarts": dict(restarts_by_cause(instance)),
+                "restarts": dict(restarts_by_cause(instance.history, instance.lives)),
                 "recoveries": instance.recoveries,
                 "connections": (
                     router.connections[instance.spec.name]

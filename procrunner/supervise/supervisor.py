@@ -1,10 +1,10 @@
-"""The supervisor: the one owner of every instance, driven by one queue of events.
+"""The supervisor: the one owner of every instance, driven by one queue.
 
 Everything that wants something done (signal handlers, the --run-for timer, the output sink,
-instance watchers, the memory sampler, chaos, the control socket) puts a frozen event on the
-queue; ``run`` takes them one at a time and is the only code that changes an instance's
-state. Stop sequences run as tasks and report back through the same queue. Control requests
-are carried out in ``control_ops``, on the supervisor's behalf.
+lives, the memory sampler, chaos, watch, the control socket) puts a frozen event, or a
+client's ``Ask``, on the queue; ``run`` takes them one at a time and is the only code that
+changes an instance. The verbs that change an instance (start, restart, stop, remove, scale,
+chaos kill, kill with a signal) are its own methods; clients reach them through ``Handle``.
 """
 
 from __future__ import annotations
@@ -12,25 +12,14 @@ from __future__ import annotations
 import asyncio
 import functools
 import signal
-import time
 from collections.abc import Callable, Mapping, Sequence
-from pathlib import Path
+from typing import Any
 
-from procrunner.config.durations import format_duration
-from procrunner.config.formation import InstanceMaker, InstanceSpec
-from procrunner.config.settings import RunOptions
-from procrunner.control.notices import Notices
+from procrunner.config.chaos_spec import ChaosSpec
 from procrunner.errors import ProcrunnerError
-from procrunner.output.printer import CHAOS_NAME, Printer
-from procrunner.scratch.space import ScratchSpace
-from procrunner.scratch.wipe import Inventory
 from procrunner.supervise import tree
-from procrunner.supervise.chaos import ChaosSchedule, ChaosSpec
-from procrunner.supervise.control_ops import chaos_tick, perform, reload
 from procrunner.supervise.events import (
     ChaosTick,
-    ControlRequest,
-    Event,
     LeaderExited,
     MemorySampled,
     OutputBroken,
@@ -41,216 +30,95 @@ from procrunner.supervise.events import (
     Stopped,
     WatchTriggered,
 )
-from procrunner.supervise.incarnation import Incarnation, StopReport
-from procrunner.supervise.instance import Instance, live_targets, unmet_dependencies
-from procrunner.supervise.memory import sample_memory
-from procrunner.supervise.messages import end_lines, gave_up, restarting
-from procrunner.supervise.readiness import ReadinessChecks
-from procrunner.supervise.restart import COUNTED, Fatal, Restart, StopAll, backoff_delay, decide
-from procrunner.supervise.states import Cause, State, check_transition
-from procrunner.supervise.watchdog import Watchdog
+from procrunner.supervise.facts import (
+    Added,
+    ChaosDone,
+    ChaosKilled,
+    ChaosMissed,
+    ChaosOff,
+    ChaosOn,
+    KillingNow,
+    NothingToRun,
+    Reloading,
+    ScaledType,
+)
+from procrunner.supervise.handle import Ask, Handle, Incoming, Scaled
+from procrunner.supervise.instance import Instance, Remove, live_lives
+from procrunner.supervise.lifecycle import UP, Lifecycle, cancel
+from procrunner.supervise.restart import Restart
+from procrunner.supervise.states import Cause, State
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-ALIVE = (State.STARTING, State.RUNNING, State.BACKOFF, State.STOPPING)
 OUTPUT_BROKEN_STATUS = 128 + signal.SIGPIPE
-EnvFor = Callable[[InstanceSpec, str, Path], Mapping[str, str]]
-Listener = Callable[[Instance], None]
+SOURCE = "control"
 
 
-class Supervisor:
-    def __init__(
-        self,
-        plan: tuple[InstanceSpec, ...],
-        make_spec: InstanceMaker,
-        root: Path,
-        env_for: EnvFor,
-        printer: Printer,
-        queue: asyncio.Queue[Event],
-        options: RunOptions,
-        scratch: ScratchSpace,
-        listeners: Sequence[Listener] = (),
-        notices: Notices | None = None,
-        readiness: ReadinessChecks | None = None,
-    ) -> None:
-        self._instances = {spec.name: Instance(spec) for spec in plan}
-        self.retired: list[Instance] = []
-        self.make_spec = make_spec
-        self._root = root
-        self._env_for = env_for
-        self.printer = printer
-        self._queue = queue
-        self.options = options
-        self._scratch = scratch
-        self.watchdog: Watchdog | None = None  # set once the watchdog process runs
-        self._listeners = tuple(listeners)
-        self.notices = notices or Notices()
-        self.readiness = readiness or ReadinessChecks(queue.put_nowait, options.start_seconds)
-        self.status: int | None = None
-        self._signals_seen = 0
-        self._formation_started = False  # a failed start ends the run only before this
-        self._kill_now = asyncio.Event()
-        self._tasks: set[asyncio.Task[None]] = set()
-        self.crashed = False
-        self.chaos = ChaosSchedule(functools.partial(queue.put_nowait, ChaosTick()))
-        printer.add_names([*self._instances, CHAOS_NAME])
+class Supervisor(Lifecycle):
+    @property
+    def instances(self) -> Mapping[str, Instance]:
+        return self._instances
 
     @property
-    def instances(self) -> dict[str, Instance]:
-        return self._instances
+    def stopping(self) -> bool:
+        return self.status is not None
+
+    @property
+    def type_names(self) -> Sequence[str]:
+        return self.make_spec.type_names
 
     async def run(self) -> int:
         """Start the formation and supervise it until it has stopped; returns the exit status."""
         loop = asyncio.get_running_loop()
         for sig in STOP_SIGNALS:
             loop.add_signal_handler(sig, self._queue.put_nowait, SignalReceived(sig))
-        sampler = asyncio.create_task(
-            sample_memory(
-                lambda: live_targets(self._instances.values()),
-                lambda samples: self._queue.put_nowait(MemorySampled(samples)),
-                self.options.start_seconds,
-                self.options.memory_interval,
-            )
-        )
-        if self.options.chaos is not None:
-            self.start_chaos(self.options.chaos)
         try:
-            if not self._instances:
-                self.printer.system("the formation has no instances: nothing to run")
-                return 0
+            async with asyncio.TaskGroup() as self._tasks:
+                await self._supervise()
+        finally:
+            self._tasks = None
+            for sig in STOP_SIGNALS:
+                loop.remove_signal_handler(sig)
+        return 0 if self.status is None else self.status
+
+    async def _supervise(self) -> None:
+        self.facts.publish(Added(tuple(i.spec for i in self._instances.values())))
+        if not self._instances:
+            self.facts.publish(NothingToRun())
+            return
+        sampler = self._task(self._sample_memory())
+        if self.options.chaos is not None:
+            self.chaos_on(self.options.chaos)
+        try:
             for instance in self._instances.values():
                 if self.status is None:
-                    self.start_when_free(instance)
+                    self._start_when_free(instance)
             self._formation_started = True
             if self.options.run_for is not None:
-                loop.call_later(self.options.run_for, self._queue.put_nowait, RunForElapsed())
+                self._post_later(self.options.run_for, RunForElapsed())
             while not self._finished():
                 self._handle(await self._queue.get())
         finally:
             sampler.cancel()
             self.chaos.stop()
-            for sig in STOP_SIGNALS:
-                loop.remove_signal_handler(sig)
-        assert self.status is not None
-        return self.status
 
-    def start_chaos(self, spec: ChaosSpec) -> None:
-        planner = self.chaos.start(spec)
-        self.printer.system(spec.describe(planner.seed), CHAOS_NAME)
-        self.notices.post("chaos", action="on", spec=spec.describe(planner.seed))
-
-    def _finished(self) -> bool:
-        return self.status is not None and not any(
-            i.state in ALIVE for i in self._instances.values()
-        )
-
-    def transition(self, instance: Instance, new: State) -> None:
-        check_transition(instance.spec.name, instance.state, new)
-        instance.state = new
-        self.notices.post(
-            "state", instance=instance.spec.name, incarnation=instance.count, state=new.value
-        )
-        for listener in self._listeners:
-            listener(instance)
-
-    def retire(self, instance: Instance) -> None:
-        """Scaled down: the slot leaves the formation; the summary still counts its past."""
-        del self._instances[instance.spec.name]
-        self.retired.append(instance)
-        self.notices.post("removed", instance=instance.spec.name)
-
-    def add(self, spec: InstanceSpec) -> Instance:
-        instance = self._instances[spec.name] = Instance(spec)
-        self.printer.add_names([spec.name])
-        return instance
-
-    def start(self, instance: Instance) -> None:
-        instance.count += 1
-        label = instance.label
-        try:
-            scratch = self._scratch.make(label)
-            incarnation = Incarnation(
-                label,
-                instance.spec.command,
-                self._root,
-                self._env_for(instance.spec, label, scratch),
-                self.printer,
-                instance.spec.name,
-                scratch,
-                tty=self.options.for_type(instance.spec.type_name).tty,
-            )
-        except (ProcrunnerError, OSError) as exc:
-            self._failed_start(instance, label, exc)
-            return
-        instance.incarnation = incarnation
-        instance.cause = None
-        self.transition(instance, State.STARTING)
-        asyncio.get_running_loop().call_soon(self._track, incarnation)
-        previous = instance.history[-1] if instance.history else None
-        after = f", replacing {previous.label} ({previous.cause.value})" if previous else ""
-        self.printer.system(
-            f"{label} started with pid {incarnation.pid} (port {instance.spec.port}){after}"
-        )
-        self.notices.post(
-            "spawned",
-            instance=instance.spec.name,
-            incarnation=instance.count,
-            pid=incarnation.pid,
-            port=instance.spec.port,
-            scratch=str(scratch),
-        )
-        name, number = instance.spec.name, instance.count
-        incarnation.exited.add_done_callback(
-            lambda done: self._queue.put_nowait(LeaderExited(name, number, done.result()))
-        )
-        readiness = self.options.readiness(instance.spec.type_name)
-        instance.waiting = self.readiness.arm(readiness, name, number, instance.spec.port)
-
-    def _track(self, incarnation: Incarnation) -> None:
-        """Once this batch of starts is spawned: its start time, then the watchdog told.
-        Until then the run's marker in its environment is what the watchdog goes by."""
-        since = incarnation.since
-        if self.watchdog is not None:
-            self.watchdog.track(incarnation.pid, since)
-
-    def _failed_start(self, instance: Instance, label: str, error: Exception) -> None:
-        """A spawn that failed (no fd or process left, say): one line. While the formation
-        starts, the run ends (status 1); later (scale, restart, respawn, watch) the rest runs
-        on: a respawn waits its backoff again, any other start leaves the instance down."""
-        self.printer.system(f"failed to start {label}: {error}")
-        self.crashed = True
-        if not self._formation_started:
-            self.begin_shutdown(1, f"{label} failed to start")
-        elif instance.state is State.BACKOFF:
-            instance.streak += 1
-            delay = backoff_delay(instance.streak, self.options.restart.backoff)
-            name = instance.spec.name
-            self.printer.system(restarting(name, Cause.CRASH.value, delay))
-            instance.waiting = asyncio.get_running_loop().call_later(
-                delay, self._queue.put_nowait, Respawn(name, instance.count)
-            )
-
-    def start_when_free(self, instance: Instance) -> None:
-        """Start now, or once every instance of the types it depends on is RUNNING."""
-        needed = self.options.for_type(instance.spec.type_name).depends_on
-        waiting_for = unmet_dependencies(self._instances.values(), needed)
-        if not waiting_for:
-            instance.held = False
-            self.start(instance)
-        elif not instance.held:
-            instance.held = True
-            self.printer.system(f"{instance.spec.name} waits for {', '.join(waiting_for)} "
-                                "to be running (depends_on)")
+    async def _sample_memory(self) -> None:
+        """Every ``memory_interval`` (the first after ``start_seconds``), the live trees."""
+        await self.clock.sleep(self.options.start_seconds)
+        while True:
+            samples = await self._spawner.measure(live_lives(self._instances.values()))
+            self._queue.put_nowait(MemorySampled(samples))
+            await self.clock.sleep(self.options.memory_interval)
 
     def _current(self, name: str, number: int) -> Instance | None:
         """The instance if ``number`` is still its incarnation; stale events are dropped."""
         instance = self._instances.get(name)
-        return instance if instance is not None and instance.count == number else None
+        return instance if instance is not None and instance.number == number else None
 
-    def _handle(self, event: Event) -> None:
+    def _handle(self, event: Incoming) -> None:
         match event:
             case LeaderExited(name, number, status):
                 instance = self._current(name, number)
-                if instance is not None and instance.state in (State.STARTING, State.RUNNING):
+                if instance is not None and instance.state in UP:
                     self._on_own_exit(instance, status.shell_code, status.describe())
             case Stopped(name, number, report, scratch):
                 instance = self._current(name, number)
@@ -268,170 +136,189 @@ class Supervisor:
             case Respawn(name, number):
                 instance = self._current(name, number)
                 if instance is not None and instance.state is State.BACKOFF:
-                    self.start(instance)
+                    self._spawn(instance)
             case ChaosTick():
-                chaos_tick(self)
+                self._on_chaos_tick()
             case SignalReceived(signum):
                 self._on_signal(signum)
             case RunForElapsed():
-                self.begin_shutdown(1 if self.crashed else 0, "--run-for elapsed")
+                self._begin_shutdown(1 if self.crashed else 0, "--run-for elapsed")
             case OutputBroken():
-                self.begin_shutdown(OUTPUT_BROKEN_STATUS, "procrunner's output was closed")
-            case ControlRequest(command, reply):
-                perform(self, command, reply)
+                self._begin_shutdown(OUTPUT_BROKEN_STATUS, "procrunner's output was closed")
             case WatchTriggered():
-                reload(self, event)
-
-    def _on_own_exit(self, instance: Instance, code: int, how: str) -> None:
-        """The leader exited on its own: decide now (the policy is a pure function), act when
-        the rest of its tree is stopped and its scratch wiped."""
-        instance.cause = Cause.CRASH if code != 0 else Cause.EXITED
-        self.crashed |= instance.cause is Cause.CRASH
-        incarnation = instance.incarnation
-        assert incarnation is not None
-        now = time.monotonic()
-        instance.down_since = incarnation.ended or now
-        reset = self.options.restart.backoff.reset_after
-        instance.streak = 1 if incarnation.uptime >= reset else instance.streak + 1
-        instance.deaths.append(now)
-        policy = self.options.restart.policy(instance.spec.type_name)
-        decision = decide(
-            policy, instance.cause, instance.streak, instance.deaths, now, self.options.restart
-        )
-        if isinstance(decision, StopAll) or self.status is not None:
-            self.begin_shutdown(code, f"{instance.label} {how}")
-            return
-        instance.decision = decision
-        self.printer.system(f"{instance.label} {how} ({instance.cause.value}, {policy.value})")
-        self.stop(instance)
-
-    def _on_stopped(self, instance: Instance, report: StopReport, scratch: Inventory) -> None:
-        own_exit = instance.cause in COUNTED
-        if report.signalled and own_exit:
-            self.printer.system(f"{instance.label} left processes behind: stopped them")
-        self._finish(instance, report, scratch, own_exit)
-        decision, instance.decision = instance.decision, None
-        name = instance.spec.name
-        if self.status is not None or decision is None:
-            self.transition(instance, State.EXITED if own_exit else State.STOPPED)
-        elif isinstance(decision, Restart):
-            self.transition(instance, State.BACKOFF)
-            assert instance.cause is not None
-            self.printer.system(restarting(name, instance.cause.value, decision.delay))
-            instance.waiting = asyncio.get_running_loop().call_later(
-                decision.delay, self._queue.put_nowait, Respawn(name, instance.count)
-            )
-        elif isinstance(decision, Fatal):
-            self.transition(instance, State.FATAL)
-            self.printer.system(gave_up(name, decision))
-        else:
-            self.transition(instance, State.EXITED)
-            self.printer.system(f"{name} stays down (exited); the rest keeps running")
-        if instance.removing:
-            self.retire(instance)
-        nothing_left = not any(i.state in ALIVE for i in self._instances.values())
-        if self.status is None and own_exit and nothing_left:
-            self.begin_shutdown(1 if self.crashed else 0, "no instance is left running")
-
-    def _on_ready(self, instance: Instance) -> None:
-        self.transition(instance, State.RUNNING)
-        recovered = None
-        if instance.down_since is not None:
-            recovered = time.monotonic() - instance.down_since
-            instance.recoveries.append(recovered)
-            instance.down_since = None
-            self.printer.system(
-                f"{instance.label} ready: recovered in {format_duration(recovered)}"
-            )
-        else:
-            how = self.options.readiness(instance.spec.type_name)
-            if how.kind == "port":
-                port = instance.spec.port
-                self.printer.system(f"{instance.label} ready: port {port} accepts connections")
-            elif how.kind == "log":
-                self.printer.system(f"{instance.label} ready: its output matched /{how.pattern}/")
-        self.notices.post(
-            "ready", instance=instance.spec.name, incarnation=instance.count, recovered=recovered
-        )
-        for held in [i for i in self._instances.values() if i.held]:
-            if self.status is None:
-                self.start_when_free(held)
+                self._on_watch(event)
+            case Ask(act, reply):
+                _answer(reply, act, self)
 
     def _on_signal(self, signum: int) -> None:
         name = tree.signal_name(signum)
         if self.status is None:
-            self.begin_shutdown(128 + signum, f"{name} received", hint=True)
+            self._begin_shutdown(128 + signum, f"{name} received", hint=True)
             return
         self._signals_seen += 1
         if self._signals_seen == 1 and signum != signal.SIGHUP:
-            self.printer.system(f"second {name}: killing all processes now (SIGKILL)")
+            self.facts.publish(KillingNow(name))
             self._kill_now.set()
 
-    def begin_shutdown(self, status: int, reason: str, hint: bool = False) -> None:
-        if self.status is not None:
+    def _on_watch(self, event: WatchTriggered) -> None:
+        """Files changed: restart the matching types' instances (cause ``watch``), start again
+        those that had crashed or given up (the fix may be in), leave stopped ones alone."""
+        affected = [
+            i.spec.name
+            for i in self._instances.values()
+            if i.spec.type_name in event.types
+            and i.state is not State.STOPPED
+            and not (i.state is State.STOPPING and i.cause is Cause.WATCH)
+        ]
+        if self.status is not None or not affected:
             return
-        self.status = status
-        again = " (press Ctrl-C again to kill them at once)" if hint else ""
-        self.printer.system(f"{reason}: stopping all processes{again}")
-        self.notices.post("shutdown", reason=reason, status=status)
-        for instance in self._instances.values():
-            if instance.state in (State.STARTING, State.RUNNING):
-                instance.cause = instance.cause or Cause.SHUTDOWN
-                self.stop(instance)
-            elif instance.state is State.BACKOFF:
-                _cancel(instance.waiting)
-                self.transition(instance, State.STOPPED)
+        self.facts.publish(Reloading(event.types, event.files, event.failure))
+        for name in affected:
+            self.restart(name, Cause.WATCH)
 
-    def stop(self, instance: Instance, sig: int | None = None) -> None:
-        """Run the stop sequence and the scratch wipe as a task, which reports back with a
-        ``Stopped`` event. An instance whose leader already exited gets the same sequence
-        for what it left behind."""
-        self.transition(instance, State.STOPPING)
-        _cancel(instance.waiting)
-        self.readiness.disarm(instance.spec.name)
-        incarnation = instance.incarnation
-        assert incarnation is not None
-        name, number = instance.spec.name, instance.count
-        type_name = instance.spec.type_name
-        signum = self.options.for_type(type_name).stop_signal if sig is None else sig
-        timeout = self.options.stop_timeout_of(type_name)
+    def _on_chaos_tick(self) -> None:
+        """The schedule says kill: a victim among the RUNNING instances of its types."""
+        schedule, planner = self.chaos, self.chaos.planner
+        if self.status is not None or planner is None or not schedule.on:
+            return
+        instances = self._instances
+        running = [n for n, i in instances.items() if i.state is State.RUNNING]
+        victim = planner.choose(running, {n: i.spec.type_name for n, i in instances.items()})
+        if victim is None:
+            self.facts.publish(ChaosMissed())
+            return
+        self.chaos_kill(victim, planner.spec.signal)
+        if schedule.count_kill():
+            self.facts.publish(ChaosDone(schedule.kills))
 
-        async def stop() -> None:
-            report = await incarnation.stop(signum, timeout, self._kill_now)
-            end = functools.partial(asyncio.to_thread, self._scratch.end, incarnation.scratch)
-            scratch = await tree.when_fds_allow(end)
-            self._queue.put_nowait(Stopped(name, number, report, scratch))
+    def _slot(self, name: str) -> Instance:
+        instance = self._instances.get(name)
+        if instance is None:
+            raise ProcrunnerError(f"no instance {name!r}", SOURCE)
+        return instance
 
-        task = asyncio.create_task(stop())
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+    def start(self, name: str) -> bool:
+        """Start a down instance's next life now; False if its spawn failed."""
+        instance = self._slot(name)
+        if instance.state is State.BACKOFF:
+            cancel(instance.waiting)
+        instance.streak = 0
+        return self._spawn(instance)
 
-    def cancel_backoff(self, instance: Instance) -> None:
-        """A BACKOFF instance's wait is over early: it is started or stopped instead."""
-        _cancel(instance.waiting)
+    def restart(self, name: str, cause: Cause = Cause.REQUESTED) -> None:
+        """Graceful restart of a live instance; a start for one that is down or waiting."""
+        instance = self._slot(name)
+        if instance.state in UP:
+            instance.cause = cause
+            instance.fate = Restart(0.0)
+            instance.down_since = self.clock.now()
+            self._take_down(instance)
+        elif instance.state is State.STOPPING:
+            instance.fate = Restart(0.0)
+        else:
+            self.start(name)
 
-    def _finish(
-        self, instance: Instance, report: StopReport, scratch: Inventory, own_exit: bool
-    ) -> None:
-        incarnation = instance.incarnation
-        assert incarnation is not None and instance.cause is not None
-        if self.watchdog is not None:
-            self.watchdog.untrack(incarnation.pid)
-        ended = instance.record_end(report.memory, scratch, own_exit)
-        for line in end_lines(ended, report, self._scratch.keep):
-            self.printer.system(line)
-        memory = ended.memory.best if ended.memory is not None else None
-        self.notices.post(
-            "ended",
-            instance=instance.spec.name,
-            incarnation=instance.count,
-            cause=ended.cause.value,
-            how=ended.how,
-            uptime=ended.uptime,
-            destroyed={"files": scratch.files, "bytes": scratch.bytes, "memory": memory},
-        )
+    def stop(self, name: str) -> None:
+        """Stop one instance; it stays STOPPED until restarted."""
+        instance = self._slot(name)
+        if instance.state in UP:
+            instance.cause = Cause.REQUESTED
+            instance.fate = None
+            self._take_down(instance)
+        elif instance.state is State.BACKOFF:
+            cancel(instance.waiting)
+            self._transition(instance, State.STOPPED)
+        elif not isinstance(instance.fate, Remove):  # stopping: stays down; held: waits no more
+            instance.fate = None
+
+    def stop_all(self, reason: str) -> None:
+        self._begin_shutdown(0, reason)
+
+    def remove(self, name: str) -> None:
+        """The slot leaves the formation, once its life (if any) has stopped gracefully."""
+        instance = self._slot(name)
+        if instance.state in UP:
+            instance.fate = Remove()
+            instance.cause = Cause.SCALED
+            self._take_down(instance)
+            return
+        if instance.state is State.STOPPING:
+            instance.fate = Remove()
+            return
+        if instance.state is State.BACKOFF:
+            cancel(instance.waiting)
+            self._transition(instance, State.STOPPED)
+        self._retire(instance)
+
+    def scale(self, counts: Mapping[str, int]) -> Scaled:
+        """Add instances up to the count (next names, foreman's ports); stop the
+        highest-numbered ones beyond it, gracefully, and drop their slots once stopped."""
+        for type_name, count in counts.items():
+            if count < 0:
+                raise ProcrunnerError(f"count {count} for {type_name!r} is negative", SOURCE)
+            self.make_spec(type_name, max(count, 1))  # unknown type, port range, router
+        started: list[str] = []
+        stopping: list[str] = []
+        failed: list[str] = []
+        for type_name, count in counts.items():
+            slots = {i.spec.slot: i for i in self._instances.values()
+                     if i.spec.type_name == type_name}  # fmt: skip
+            before = sum(1 for i in slots.values() if not isinstance(i.fate, Remove))
+            for slot in range(1, count + 1):
+                instance = slots.get(slot)
+                if instance is None:
+                    instance = self._add(self.make_spec(type_name, slot))
+                    ok = self._start_when_free(instance)
+                    (started if ok else failed).append(instance.spec.name)
+                elif isinstance(instance.fate, Remove):  # scaled down and up before it stopped
+                    instance.fate = Restart(0.0)
+                    started.append(instance.spec.name)
+            for slot in sorted(n for n in slots if n > count):
+                instance = slots[slot]
+                if not isinstance(instance.fate, Remove):
+                    stopping.append(instance.spec.name)
+                    self.remove(instance.spec.name)
+            if before != count:
+                self.facts.publish(ScaledType(type_name, before, count))
+        return Scaled(tuple(started), tuple(stopping), tuple(failed))
+
+    def kill(self, name: str, signum: int) -> None:
+        """Send a signal to the instance's process group (an app reloads on HUP, say)."""
+        instance = self._slot(name)
+        life = instance.incarnation
+        if life is None or instance.state not in (*UP, State.STOPPING):
+            raise ProcrunnerError(f"{name} is {instance.state.value}", SOURCE)
+        life.send_signal(signum)
+
+    def chaos_kill(self, name: str, signum: int) -> None:
+        """Kill the instance's tree; it restarts at once, outside the backoff, cause chaos."""
+        victim = self._slot(name)
+        if victim.state not in UP or victim.incarnation is None:
+            raise ProcrunnerError(f"{name!r} is not a running instance", SOURCE)
+        uptime = victim.incarnation.uptime
+        self.facts.publish(ChaosKilled(name, victim.number, uptime, tree.signal_name(signum)))
+        victim.cause = Cause.CHAOS
+        victim.fate = Restart(0.0)
+        victim.down_since = self.clock.now()
+        self._take_down(victim, signum)
+
+    def chaos_on(self, spec: ChaosSpec) -> None:
+        tick = functools.partial(self._queue.put_nowait, ChaosTick())
+        planner = self.chaos.start(spec, lambda plan: self._task(plan.run(tick, self.clock.sleep)))
+        self.facts.publish(ChaosOn(spec.describe(planner.seed)))
+
+    def chaos_off(self) -> None:
+        self.chaos.stop()
+        self.facts.publish(ChaosOff())
 
 
-def _cancel(waiting: asyncio.Task[None] | asyncio.Handle | None) -> None:
-    if waiting is not None:
-        waiting.cancel()
+def _answer(reply: asyncio.Future[Any], act: Callable[[Handle], Any], handle: Handle) -> None:
+    """Carry out a client's request and answer it (unless the client left)."""
+    try:
+        result = act(handle)
+    except ProcrunnerError as exc:
+        if not reply.done():
+            reply.set_exception(exc)
+        return
+    if not reply.done():
+        reply.set_result(result)
