@@ -9,14 +9,28 @@ import statistics
 from collections.abc import Mapping
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from procrunner.config.durations import format_duration
 from procrunner.config.units import format_bytes
 from procrunner.errors import ProcrunnerError
-from procrunner.router import RouterStats
 from procrunner.supervise.instance import restarts_by_cause
 from procrunner.supervise.ledger import Record
+
+
+class RouterStats(Protocol):
+    """What the router counted (``router.RouterStats``): the summary reads it, the core
+    never imports the router."""
+
+    @property
+    def type_name(self) -> str: ...
+    @property
+    def connections(self) -> Mapping[str, int]: ...
+    @property
+    def retried(self) -> int: ...
+    @property
+    def unrouted(self) -> int: ...
+
 
 _HEADINGS = ("instance", "incarnations", "restarts", "uptime", "files", "scratch", "memory")
 
