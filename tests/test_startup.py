@@ -63,3 +63,15 @@ def test_ssl_stays_importable_after_startup() -> None:
 def test_the_watchdog_helper_imports_little() -> None:
     loaded = _modules_after("import procrunner.supervise.watchdog")
     assert not loaded & {"subprocess", "typing", "asyncio", "psutil"}
+
+
+def test_a_client_command_imports_neither_asyncio_nor_psutil() -> None:
+    """``procrunner ps`` finds its socket (through the scratch module) without loading the
+    supervisor's machinery: a client should start in tens of milliseconds."""
+    loaded = _modules_after(
+        "import contextlib, sys\nsys.argv = ['procrunner', 'ps', '-d', '/nonexistent']\n"
+        "from procrunner.cli import main\n"
+        "with contextlib.suppress(SystemExit):\n    main()\n"
+    )
+    assert "procrunner.control.client" in loaded
+    assert not loaded & {"asyncio", "psutil", "dotenv", "yaml"}

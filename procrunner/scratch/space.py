@@ -24,7 +24,6 @@ from pathlib import Path
 
 from procrunner.config.units import format_bytes
 from procrunner.errors import MachineLimit, ProcrunnerError
-from procrunner.scratch.deadrun import CLOCK_SLACK, why_alive
 from procrunner.scratch.wipe import Inventory, inventory, inventory_and_wipe
 
 _KEEP_MARKER = ".keep"
@@ -138,6 +137,9 @@ class ScratchSpace:
         theirs), then remove their scratch, unless kept. A run counts as dead only when its
         lock is free and ``deadrun`` finds no sign of life: a lock a child planted names a
         live run of another app as easily as a dead one."""
+        # psutil only here: the clients import this module for the socket's folder
+        from procrunner.scratch.deadrun import CLOCK_SLACK, why_alive
+
         swept = []
         for run in self._leftover_runs():
             lock_path = self.base / f"{run}.lock"
