@@ -65,7 +65,19 @@ def _connect_and_run(args: argparse.Namespace, handler: Handler) -> int:
     root = app_root(args)
     path = socket_path(root, Path(args.socket) if args.socket else None, os.environ)
     with Connection(path, root) as connection:
-        return handler(args, connection)
+        try:
+            status = handler(args, connection)
+            sys.stdout.flush()
+        except BrokenPipeError:
+            return _reader_left()
+        return status
+
+
+def _reader_left() -> int:
+    """Whoever read our output (``| head``) has had enough: a quiet, successful end. What
+    is still buffered goes nowhere, so that the interpreter's exit cannot fail on it."""
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return 0
 
 
 def app_root(args: argparse.Namespace) -> Path:
