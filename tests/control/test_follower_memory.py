@@ -4,9 +4,11 @@ bounded in bytes, whatever the lines' length (issue 17, part 1)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import threading
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import psutil
@@ -15,6 +17,7 @@ from procrunner.control.history import OutputHistory
 from procrunner.control.notices import Notices
 from procrunner.control.protocol import encode
 from procrunner.control.server import ControlServer
+from procrunner.supervise.events import Event
 from tests.control.formation import formation
 from tests.harness import App, kid, wait_until
 from tests.test_control import Raw, control_path, ok
@@ -69,56 +72,57 @@ def test_regression_input_after_an_events_request_is_read_and_dropped(app: App) 
     assert peak - before < 50 * MIB, f"procrunner grew by {(peak - before) / MIB:.0f} MB"
 
 
+@contextlib.asynccontextmanager
+async def followed(tmp_path: Path, patience: float) -> AsyncIterator[tuple[Notices, Raw]]:
+    """A control server in process, with no supervisor (followers need none), and a
+    follower of its ``events``."""
+    path = tmp_path / "control.sock"
+    notices = Notices()
+    queue: asyncio.Queue[Event] = asyncio.Queue()
+    server = ControlServer(path, tmp_path, queue, notices, OutputHistory(), None, patience)
+    await server.open(private_parent=False)
+    try:
+        client = await asyncio.to_thread(follower, path, "events")
+        try:
+            yield notices, client
+        finally:
+            client.close()
+    finally:
+        await server.close()
+
+
 def test_regression_a_follower_that_stops_reading_is_cut_off_once_its_queue_stays_full(
     tmp_path: Path,
 ) -> None:
-    """In process, with a patience of 1 s instead of 30."""
-    path = tmp_path / "control.sock"
+    """With a patience of 1 s instead of 30."""
 
     async def scenario() -> tuple[bool, int]:
-        notices = Notices()
-        queue: asyncio.Queue[object] = asyncio.Queue()
-        server = ControlServer(path, tmp_path, queue, notices, OutputHistory(), None, 1.0)  # type: ignore[arg-type]
-        await server.open(private_parent=False)
-        try:
-            client = await asyncio.to_thread(follower, path, "events")
+        async with followed(tmp_path, 1.0) as (notices, client):
             line = "z" * MIB
-            cut_off = False
             for _ in range(1000):  # about 10 s at most
                 notices.post("output", instance="big.1", stderr=False, lines=[line])
                 await asyncio.sleep(0.01)
                 if not notices.wants_output:  # unsubscribed: the server let the follower go
-                    cut_off = True
                     break
-            received = await asyncio.to_thread(_read_to_the_end, client.sock)
-            client.close()
-            return cut_off, received
-        finally:
-            await server.close()
+            return not notices.wants_output, await asyncio.to_thread(_read_to_the_end, client)
 
     cut_off, received = asyncio.run(scenario())
     assert cut_off
     assert received < 64 * MIB  # what was in the socket's buffers, then the end
 
 
-def _read_to_the_end(sock: socket.socket) -> int:
+def _read_to_the_end(client: Raw) -> int:
     total = 0
-    while chunk := sock.recv(MIB):
+    while chunk := client.sock.recv(MIB):
         total += len(chunk)
     return total
 
 
 def test_a_slow_follower_that_keeps_reading_is_not_cut_off(tmp_path: Path) -> None:
     """It loses notices (and is told), but it reads: its patience starts over each time."""
-    path = tmp_path / "control.sock"
 
     async def scenario() -> tuple[bool, bytes]:
-        notices = Notices()
-        queue: asyncio.Queue[object] = asyncio.Queue()
-        server = ControlServer(path, tmp_path, queue, notices, OutputHistory(), None, 1.0)  # type: ignore[arg-type]
-        await server.open(private_parent=False)
-        try:
-            client = await asyncio.to_thread(follower, path, "events")
+        async with followed(tmp_path, 1.0) as (notices, client):
             received = bytearray()
             reading = threading.Thread(target=_read_slowly, args=(client.sock, received))
             reading.start()
@@ -128,10 +132,7 @@ def test_a_slow_follower_that_keeps_reading_is_not_cut_off(tmp_path: Path) -> No
             still_following = notices.wants_output
             client.sock.shutdown(socket.SHUT_RDWR)
             await asyncio.to_thread(reading.join, 10)
-            client.close()
             return still_following, bytes(received)
-        finally:
-            await server.close()
 
     still_following, received = asyncio.run(scenario())
     assert still_following
