@@ -167,7 +167,8 @@ def test_requests_without_the_token_or_from_elsewhere_are_refused(app: App) -> N
     assert "Access-Control-Allow-Origin" not in headers
     assert "frame-ancestors 'none'" in headers["Content-Security-Policy"]
     with_cookie = {"Cookie": cookie.split(";")[0]}  # the page's own files, by cookie
-    for path, kind in (("/app.js", "text/javascript"), ("/style.css", "text/css")):
+    for path, kind in (("/app.js", "text/javascript"), ("/dom.js", "text/javascript"),
+                       ("/style.css", "text/css")):
         status, headers, _ = page.request("GET", path, headers=with_cookie, token=None)
         assert status == 200 and headers["Content-Type"].startswith(kind)
     assert page.request("GET", "/", headers={"Host": f"evil.example:{page.port}"})[0] == 403

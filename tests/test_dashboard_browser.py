@@ -289,8 +289,6 @@ def test_chaos_on_is_said_once_in_the_events(app: App) -> None:
         assert line.count("chaos on") == 1, line
 
 
-@pytest.mark.xfail(strict=True, reason="the dashboard server routes no /stop or /kill yet "
-                   "(two ACTIONS entries in dashboard/server.py)")
 def test_stop_and_kill_buttons_stop_and_kill_their_instance(app: App) -> None:
     app.procfile("worker: exec sleep 600\n")
     with dashboard(app, "-m", "worker=2", "--restart", "on-failure") as browser:

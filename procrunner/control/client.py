@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,14 +17,17 @@ from procrunner.control.protocol import PROTOCOL, encode
 from procrunner.control.socketpath import check_length
 from procrunner.errors import NotRunning, ProcrunnerError
 
+BUSY_RETRY = 0.01  # seconds between tries while the server's backlog is full
+
 
 class Connection:
     def __init__(self, path: Path, root: Path, timeout: float | None = 10.0) -> None:
         check_length(path)  # else connect fails with a bare "AF_UNIX path too long"
         self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self._sock.settimeout(timeout)
+        self._path = path
         try:
-            self._sock.connect(os.fsencode(path))
+            _connect(self._sock, path, timeout)
         except (FileNotFoundError, ConnectionRefusedError) as exc:
             self._sock.close()
             stale = " (its socket is stale)" if isinstance(exc, ConnectionRefusedError) else ""
@@ -80,9 +84,29 @@ class Connection:
 
     def _line(self) -> bytes:
         while b"\n" not in self._buffer:
-            chunk = self._sock.recv(65536)
+            try:
+                chunk = self._sock.recv(65536)
+            except TimeoutError:
+                raise NotRunning(
+                    f"procrunner did not answer within {self._sock.gettimeout():g} s "
+                    f"at {self._path}"
+                ) from None
             if not chunk:
                 return b""
             self._buffer += chunk
         line, _, self._buffer = self._buffer.partition(b"\n")
         return line
+
+
+def _connect(sock: socket.socket, path: Path, timeout: float | None) -> None:
+    """Connect, waiting while the server's backlog is full: a Unix socket says so at once
+    (EAGAIN) instead of waiting like a TCP one, and under a flood of connections it may be."""
+    deadline = time.monotonic() + (timeout if timeout is not None else 10.0)
+    while True:
+        try:
+            sock.connect(os.fsencode(path))
+            return
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(BUSY_RETRY)

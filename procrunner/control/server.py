@@ -2,8 +2,10 @@
 
 Each connection is greeted, then sends one JSON request per line. Commands go to the
 supervisor's queue and are answered when it has carried them out; ``events`` and ``logs``
-stream notices from a bounded subscription. A malformed, truncated or oversized request gets
-an error reply; nothing a client sends can stop the server or the formation.
+stream notices from a subscription bounded in bytes. A malformed, truncated or oversized
+request gets an error reply; nothing a client sends can stop the server or the formation, or
+grow its memory without bound: the gate limits connections and idle time, and what a client
+sends after a streaming request is read and dropped.
 """
 
 from __future__ import annotations
@@ -19,8 +21,9 @@ from typing import TYPE_CHECKING, Any
 from procrunner import __version__, platform
 from procrunner.control import socketpath
 from procrunner.control.asks import AttachRequest, PsRequest
+from procrunner.control.gate import Gate, Visit
 from procrunner.control.history import OutputHistory, selects
-from procrunner.control.notices import Notice, Notices
+from procrunner.control.notices import PATIENCE, Notice, Notices
 from procrunner.control.ops import ask
 from procrunner.control.protocol import MAX_REQUEST, PROTOCOL, encode
 from procrunner.control.requests import BadRequest, Follow, parse_request
@@ -33,6 +36,8 @@ if TYPE_CHECKING:
     from procrunner.router import Router
 
 ATTACHED_BUFFER = 1 << 20  # bytes queued for an attached client before its output is dropped
+BACKLOG = 128  # connections the kernel holds until they are accepted
+DISCARDED = 1 << 16  # bytes read at a time from a follower, only to see it leave
 
 
 class ControlServer:
@@ -44,71 +49,69 @@ class ControlServer:
         notices: Notices,
         history: OutputHistory,
         router: Router | None,
+        patience: float = PATIENCE,
     ) -> None:
+        """``patience``: seconds a follower's subscription may stay full before it is cut off."""
         self.path = path
         self._root = root
         self._post = post
         self._notices = notices
         self._history = history
         self._router = router
-        self._server: asyncio.Server | None = None
+        self._patience = patience
+        self._gate = Gate("the control socket", self._serve, lambda reason, _: _error(None, reason))
         self._inode: int | None = None
-        self._clients: set[asyncio.StreamWriter] = set()
 
     async def open(self, private_parent: bool) -> None:
         sock = socketpath.bind(self.path, self._root, private_parent)
+        sock.listen(BACKLOG)
         self._inode = os.stat(self.path).st_ino
-        self._server = await asyncio.start_unix_server(self._serve, sock=sock)
+        self._gate.open(sock)
 
     async def close(self) -> None:
-        if self._server is None:
+        if self._inode is None:
             return
-        self._server.close()
-        for writer in list(self._clients):
-            writer.close()
         with contextlib.suppress(OSError):
             if os.stat(self.path).st_ino == self._inode:  # still ours, not a successor's
                 self.path.unlink()
-        await self._server.wait_closed()
+        await self._gate.close()
 
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self._clients.add(writer)
-        try:
-            if not _same_user(writer):
-                writer.write(encode({"ok": False, "error": "refused: another user's connection"}))
-                return
-            writer.write(
-                encode(
-                    {
-                        "procrunner": __version__,
-                        "protocol": PROTOCOL,
-                        "app": str(self._root),
-                        "pid": os.getpid(),
-                    }
-                )
+    async def _serve(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, visit: Visit
+    ) -> None:
+        if not _same_user(writer):
+            writer.write(_error(None, "refused: another user's connection"))
+            return
+        writer.write(
+            encode(
+                {
+                    "procrunner": __version__,
+                    "protocol": PROTOCOL,
+                    "app": str(self._root),
+                    "pid": os.getpid(),
+                }
             )
-            async for line in _lines(reader):
-                if isinstance(line, BadRequest):
-                    writer.write(_error(None, str(line)))
-                    continue
-                try:
-                    request_id, command = parse_request(line)
-                except BadRequest as exc:
-                    writer.write(_error(exc.args[1] if len(exc.args) > 1 else None, exc.args[0]))
-                    continue
-                if isinstance(command, Follow):
-                    await self._follow(request_id, command, reader, writer)
-                    return
-                if isinstance(command, AttachRequest):
-                    await self._attach(request_id, command, reader, writer)
-                    return
-                writer.write(await self._ask(request_id, command))
-                await writer.drain()
-        except (ConnectionError, asyncio.IncompleteReadError):
-            pass
-        finally:
-            self._clients.discard(writer)
-            writer.close()
+        )
+        async for line in _lines(reader):
+            if isinstance(line, BadRequest):  # not a complete request: the idle clock runs on
+                writer.write(_error(None, str(line)))
+                continue
+            visit.served()
+            try:
+                request_id, command = parse_request(line)
+            except BadRequest as exc:
+                writer.write(_error(exc.args[1] if len(exc.args) > 1 else None, exc.args[0]))
+                visit.waiting()
+                continue
+            if isinstance(command, Follow):
+                await self._follow(request_id, command, reader, writer)
+                return
+            if isinstance(command, AttachRequest):
+                await self._attach(request_id, command, reader, writer)
+                return
+            writer.write(await self._ask(request_id, command))
+            visit.waiting()  # from here: a client that does not read its answer can be closed
+            await writer.drain()
 
     async def _ask(self, request_id: Any, command: Any) -> bytes:
         reply: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
@@ -182,8 +185,12 @@ class ControlServer:
         reader: asyncio.StreamReader,
         writer: asyncio.StreamWriter,
     ) -> None:
-        """Reply, then stream notices until the client leaves (its end of input)."""
-        subscription = self._notices.subscribe(output=follow.output)
+        """Reply, then stream notices until the client leaves (its end of input). A client
+        whose subscription stays full (it stopped reading) is cut off."""
+        subscription = self._notices.subscribe(output=follow.output, patience=self._patience)
+        subscription.on_stall = writer.transport.abort
+        gone: asyncio.Future[Any] = asyncio.ensure_future(_until_closed(reader))
+        getting: asyncio.Future[Any] = asyncio.ensure_future(subscription.get())
         try:
             history = [
                 {"instance": name, "text": text, "stderr": stderr, "time": when}
@@ -193,20 +200,19 @@ class ControlServer:
             ]
             writer.write(encode({"id": request_id, "ok": True, "result": {"lines": history}}))
             await writer.drain()
-            if not follow.follow:
-                return
-            gone = asyncio.ensure_future(reader.read())
-            while not gone.done():
-                getting = asyncio.ensure_future(subscription.get())
+            while follow.follow:
                 await asyncio.wait([gone, getting], return_when=asyncio.FIRST_COMPLETED)
                 if not getting.done():
-                    getting.cancel()
                     break
-                wanted = [n for n in getting.result() if _wanted(n, follow)]
-                writer.writelines(encode(n) for n in wanted)
-                await writer.drain()
-            gone.cancel()
+                for notice in getting.result():
+                    if _wanted(notice, follow):  # one at a time: the socket's buffer stays small
+                        writer.write(encode(notice))
+                        await writer.drain()
+                        subscription.forgive()  # the client reads, however slowly
+                getting = asyncio.ensure_future(subscription.get())
         finally:
+            gone.cancel()
+            getting.cancel()
             self._notices.unsubscribe(subscription)
 
 
@@ -216,6 +222,13 @@ def _wanted(notice: Notice, follow: Follow) -> bool:
     if not follow.targets or "instance" not in notice:
         return True
     return selects(follow.targets, notice["instance"])
+
+
+async def _until_closed(reader: asyncio.StreamReader) -> None:
+    """Until the client's end of input; what it sends meanwhile is read and dropped, so it
+    cannot pile up in memory."""
+    while await reader.read(DISCARDED):
+        pass
 
 
 async def _lines(reader: asyncio.StreamReader) -> AsyncIterator[bytes | BadRequest]:

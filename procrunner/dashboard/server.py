@@ -7,12 +7,14 @@ import asyncio
 import contextlib
 import json
 import signal
+import socket
 from collections.abc import AsyncIterator
 from http import HTTPStatus
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from procrunner.control.gate import Gate, Visit
 from procrunner.dashboard.guard import LOOPBACK, Guard, loopback_host
 from procrunner.dashboard.httpd import MAX_HEAD, BadHttp, Request, head, read_request, refusal
 from procrunner.dashboard.httpd import response as http_response
@@ -22,6 +24,7 @@ from procrunner.errors import ProcrunnerError
 
 STATIC = {
     "/": ("index.html", "text/html; charset=utf-8"),
+    "/dom.js": ("dom.js", "text/javascript; charset=utf-8"),
     "/app.js": ("app.js", "text/javascript; charset=utf-8"),
     "/style.css": ("style.css", "text/css; charset=utf-8"),
 }
@@ -29,11 +32,14 @@ STATIC = {
 ACTIONS = {
     "/scale": ("scale", ("counts",)),
     "/restart": ("restart", ("targets",)),
+    "/stop": ("stop", ("targets",)),
+    "/kill": ("kill", ("targets", "signal")),
     "/chaos": ("chaos", ("action", "spec", "target")),
 }
 KEEPALIVE = 15.0  # seconds between comments on a quiet event stream
 PICTURE_GAP = 0.2  # seconds at least between two pictures sent to one page
 JSON = "application/json"
+BACKLOG = 128  # connections the kernel holds until they are accepted
 
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
@@ -45,19 +51,22 @@ class Dashboard:
         self.link = Link(path, self.picture)
         self.url = ""
         self._guard: Guard | None = None
-        self._server: asyncio.Server | None = None
-        self._streams: set[asyncio.Task[Any]] = set()  # the open event streams
+        self._gate = Gate(
+            "the dashboard", self._serve, lambda reason, status: refusal(status, reason), MAX_HEAD
+        )
         self._following: asyncio.Task[None] | None = None
 
     async def open(self, host: str, port: int) -> None:
         """Listen (loopback only) and start following the formation."""
         host = loopback_host(host)
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
         try:
-            self._server = await asyncio.start_server(self._serve, host, port, limit=MAX_HEAD)
+            sock = socket.create_server((host, port), family=family, backlog=BACKLOG)
         except OSError as exc:
             message = f"cannot listen on {host}:{port}: {exc.strerror}"
             raise ProcrunnerError(message, "--port") from None
-        port = self._server.sockets[0].getsockname()[1]
+        self._gate.open(sock)
+        port = sock.getsockname()[1]
         self._guard = Guard(host, port)
         self.url = f"{self._guard.origin}/?token={self._guard.token}"
         self._following = asyncio.create_task(self.link.run())
@@ -66,24 +75,19 @@ class Dashboard:
         if self._following is not None:
             self._following.cancel()
             await asyncio.wait([self._following])
-        if self._server is not None:
-            self._server.close()
-            for stream in list(self._streams):
-                stream.cancel()
-            await self._server.wait_closed()
+        await self._gate.close()
 
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _serve(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, visit: Visit
+    ) -> None:
+        """One request (the gate closes the connection after it)."""
         try:
             request = await read_request(reader)
             if request is not None:
+                visit.served()
                 await self._answer(request, writer)
-            await writer.drain()
         except BadHttp as exc:
             writer.write(refusal(exc.status, str(exc)))
-        except (ConnectionError, asyncio.IncompleteReadError):
-            pass
-        finally:
-            writer.close()
 
     async def _answer(self, request: Request, writer: asyncio.StreamWriter) -> None:
         assert self._guard is not None
@@ -126,9 +130,6 @@ class Dashboard:
         a second; a slow page skips pictures), a comment when quiet (to notice a closed page)."""
         writer.write(head(HTTPStatus.OK, "text/event-stream", None) + b"retry: 1000\n\n")
         watcher = self.picture.watch()
-        stream = asyncio.current_task()
-        assert stream is not None
-        self._streams.add(stream)
         try:
             await self._send(writer, watcher)
             while True:
@@ -142,7 +143,6 @@ class Dashboard:
                 await asyncio.sleep(PICTURE_GAP)
         finally:
             self.picture.forget(watcher)
-            self._streams.discard(stream)
 
     async def _send(self, writer: asyncio.StreamWriter, watcher: asyncio.Event) -> None:
         watcher.clear()

@@ -13,6 +13,7 @@ import signal
 import socket
 import subprocess
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,7 +21,10 @@ import psutil
 import pytest
 
 from procrunner.control.socketpath import socket_path
-from tests.harness import App, kid
+from tests.control.formation import formation
+from tests.control.test_connection_flood import PS_WITHIN
+from tests.harness import App, kid, wait_until
+from tests.test_dashboard import Page
 
 AS_ROOT = pytest.mark.skipif(
     os.geteuid() != 0 or shutil.which("setpriv") is None,
@@ -234,3 +238,50 @@ def _own_addresses() -> list[str]:
         a.address for addresses in psutil.net_if_addrs().values() for a in addresses
         if a.family == socket.AF_INET and not a.address.startswith("127.")
     ]
+
+
+# Run as ``nobody``: hold COUNT idle connections to the dashboard (no token needed to connect)
+# until told to let go (standard input closes).
+HOLD = """
+import socket, sys
+port, count = int(sys.argv[1]), int(sys.argv[2])
+held = [socket.create_connection(("127.0.0.1", port)) for _ in range(count)]
+print("holding", len(held), flush=True)
+sys.stdin.read()
+"""
+
+
+@AS_ROOT
+def test_regression_another_users_flood_of_the_dashboard_does_not_lock_the_owner_out(
+    app: App,
+) -> None:
+    """1,100 idle connections from ``nobody`` to a dashboard whose procrunner has 1,024
+    descriptors: the owner's page and ``ps`` still answer within PS_WITHIN (about 0.1 s on
+    an idle machine; the bound allows for busy cores), and procrunner says nothing."""
+    app.procfile(f"worker: {kid('sleep')}\n")
+    with formation(app, "--dashboard", files=1024) as running:
+        assert wait_until(lambda: "dashboard on" in running.stdout.read_text())
+        url = re.search(r"dashboard on (\S+)", running.stdout.read_text())
+        assert url is not None
+        page = Page(url[1])
+        flooder = subprocess.Popen(
+            ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
+             "/usr/bin/python3", "-I", "-c", HOLD, str(page.port), "1100"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            env={"PATH": "/usr/bin:/bin"},
+        )
+        try:
+            assert flooder.stdout is not None
+            assert flooder.stdout.readline() == b"holding 1100\n", flooder.stderr
+            started = time.monotonic()
+            status, _, _ = page.request("GET", "/")
+            page_took = time.monotonic() - started
+            started = time.monotonic()
+            assert "worker.1" in app.cli("ps").stdout
+            ps_took = time.monotonic() - started
+        finally:
+            flooder.communicate(timeout=30)
+    assert status == 200
+    assert page_took < PS_WITHIN and ps_took < PS_WITHIN, (page_took, ps_took)
+    assert running.stderr.read_text() == ""
+    assert "Traceback" not in running.output()
