@@ -11,13 +11,13 @@ from collections.abc import Awaitable, Callable, Mapping
 from fakes import World
 
 from procrunner.config.restart_rules import GiveUp, Policy, RestartRules
-from procrunner.config.settings import RunOptions, TypeSettings
+from procrunner.config.settings import Dependencies, RunOptions, TypeSettings
 from procrunner.control.asks import ChaosRequest, RestartRequest, ScaleRequest, StopRequest
 from procrunner.errors import ProcrunnerError
 from procrunner.supervise.events import ChaosTick
 
 ALWAYS = RunOptions(restart=RestartRules(default=Policy.ALWAYS))
-DEPENDS = RunOptions(types={"web": TypeSettings(depends_on=("db",))})
+DEPENDS = RunOptions(types={"web": TypeSettings(depends_on=Dependencies((("db", "ready"),)))})
 
 
 def play(
