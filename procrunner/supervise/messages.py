@@ -144,6 +144,10 @@ def _ready_lines(fact: f.BecameReady) -> list[str]:
         return [f"{fact.label} ready: port {fact.port} accepts connections"]
     if fact.readiness.kind == "log":
         return [f"{fact.label} ready: its output matched /{fact.readiness.pattern}/"]
+    if fact.readiness.kind == "http":
+        return [f"{fact.label} ready: GET {fact.readiness.target} on port {fact.port} answered"]
+    if fact.readiness.kind == "exec":
+        return [f"{fact.label} ready: {fact.readiness.target!r} exited 0"]
     return []
 
 

@@ -39,7 +39,7 @@ async def ask_to_stop(
     escalated = asyncio.ensure_future(escalate.wait())
     either: list[asyncio.Future[Any]] = [exited, escalated]
     try:
-        await asyncio.wait(either, timeout=budget)
+        await asyncio.wait(either, timeout=budget, return_when=asyncio.FIRST_COMPLETED)
     finally:
         escalated.cancel()
     if process.returncode is None:
