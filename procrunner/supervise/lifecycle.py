@@ -248,13 +248,14 @@ class Lifecycle:
                 self.facts.publish(facts.GaveUp(name, fate))
             case Stay() if self.status is None:
                 self._transition(instance, State.EXITED)
-                if instance.completed:
-                    release = instance.spec.type_name == RELEASE_TYPE
+                release = instance.spec.type_name == RELEASE_TYPE
+                once = self.options.for_type(instance.spec.type_name).once
+                if release or (once and instance.completed):
                     self.facts.publish(facts.Completed(name, release))
-                    if release:
-                        self._start_formation()
                 else:
                     self.facts.publish(facts.StaysDown(name))
+                if release:
+                    self._start_formation()
             case _:
                 self._transition(instance, State.EXITED if own_exit else State.STOPPED)
         if isinstance(fate, Remove):

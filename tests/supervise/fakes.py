@@ -8,7 +8,7 @@ import asyncio
 import heapq
 import itertools
 import signal
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -267,3 +267,17 @@ class World:
                 life.gone.set_result(None)
         await self.settle()
         return await asyncio.wait_for(self.running, 5)
+
+
+def play(
+    script: Callable[[World], Awaitable[None]], counts: Mapping[str, int], options: RunOptions
+) -> World:
+    """Run ``script`` against a world of ``counts`` instances per type."""
+
+    async def main() -> World:
+        world = World(counts, options)
+        await world.begin()
+        await script(world)
+        return world
+
+    return asyncio.run(asyncio.wait_for(main(), 10))

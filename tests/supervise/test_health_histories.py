@@ -3,12 +3,10 @@ release phase and stop commands: the real supervisor loop among fakes, in virtua
 
 from __future__ import annotations
 
-import asyncio
 import signal
 import time
-from collections.abc import Awaitable, Callable, Mapping
 
-from fakes import World
+from fakes import World, play
 
 from procrunner.config.restart_rules import GiveUp, Policy, RestartRules
 from procrunner.config.settings import Dependencies, Health, RunOptions, TypeSettings
@@ -19,18 +17,6 @@ from procrunner.supervise.facts import Completed, DependencyFailed, ReleaseFaile
 LIVENESS = Health("http", "/live")
 MIGRATE_FIRST = {"web": TypeSettings(depends_on=Dependencies((("migrate", "completed"),))),
                  "migrate": TypeSettings(once=True)}
-
-
-def play(
-    script: Callable[[World], Awaitable[None]], counts: Mapping[str, int], options: RunOptions
-) -> World:
-    async def main() -> World:
-        world = World(counts, options)
-        await world.begin()
-        await script(world)
-        return world
-
-    return asyncio.run(asyncio.wait_for(main(), 10))
 
 
 def test_an_unhealthy_instance_restarts_whatever_its_policy_and_counts_toward_give_up() -> None:

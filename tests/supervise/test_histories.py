@@ -8,6 +8,7 @@ import asyncio
 import signal
 from collections.abc import Awaitable, Callable, Mapping
 
+import fakes
 from fakes import World
 
 from procrunner.config.restart_rules import GiveUp, Policy, RestartRules
@@ -25,13 +26,7 @@ def play(
     counts: Mapping[str, int],
     options: RunOptions = ALWAYS,
 ) -> World:
-    async def main() -> World:
-        world = World(counts, options)
-        await world.begin()
-        await script(world)
-        return world
-
-    return asyncio.run(asyncio.wait_for(main(), 10))
+    return fakes.play(script, counts, options)
 
 
 def test_a_restart_during_stopping_merges_into_the_stop_under_way() -> None:
