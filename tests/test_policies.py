@@ -52,9 +52,9 @@ def test_on_failure_restarts_crashes_and_nothing_local_survives(app: App) -> Non
 
 
 def test_on_failure_leaves_a_clean_exit_down_and_the_rest_running(app: App) -> None:
-    app.procfile(f"web: {kid('sleep')}\nrelease: echo migrated\n")
+    app.procfile(f"web: {kid('sleep')}\nassets: echo built\n")
     run = app.start("--restart", "on-failure")
-    run.wait_for(r"release\.1 stays down \(exited\); the rest keeps running")
+    run.wait_for(r"assets\.1 stays down \(exited\); the rest keeps running")
     assert run.proc.poll() is None
     run.signal(signal.SIGTERM)
     assert run.finish() == 143

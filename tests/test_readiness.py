@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import http.server
 import os
 import re
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -22,6 +24,7 @@ from procrunner.markers import INCARNATION_MARKER, RUN_MARKER, incarnation_marke
 from procrunner.supervise import ports, readiness
 from procrunner.supervise.events import Ready
 from procrunner.supervise.ports import Holder, port_holder
+from procrunner.supervise.probes import Site, check
 from procrunner.supervise.readiness import ReadinessChecks
 from tests.harness import KID, App, free_ports, kid
 
@@ -59,6 +62,10 @@ def foreign_listener(port: int) -> Iterator[subprocess.Popen[bytes]]:
         yield proc
 
 
+def site(port: int) -> Site:
+    return Site(port, dict(os.environ), Path.cwd())
+
+
 async def until(predicate: Callable[[], bool], timeout: float = 10.0) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
@@ -72,18 +79,18 @@ def test_each_kind_posts_ready_for_its_incarnation() -> None:
     async def scenario() -> list[Ready]:
         posted: list[Ready] = []
         checks = ReadinessChecks(posted.append, start_seconds=0.05)
-        checks.arm(Readiness("log", r"^listening on \d+$"), "web.1", 3, 0)
+        checks.arm(Readiness("log", r"^listening on \d+$"), "web.1", 3, site(0))
         checks.saw_output("web.1", b"booting\nloading\n")
         checks.saw_output("web.2", b"listening on 80\n")  # another instance: not web.1's line
         checks.saw_output("web.1", b"x\nlistening on 8080\n")
         checks.saw_output("web.1", b"listening on 8080\n")  # once only
-        checks.arm(Readiness("none"), "clock.1", 1, 0)
-        uptime = checks.arm(Readiness("uptime"), "worker.1", 2, 0)
+        checks.arm(Readiness("none"), "clock.1", 1, site(0))
+        uptime = checks.arm(Readiness("uptime"), "worker.1", 2, site(0))
         with spawned([sys.executable, str(KID), "serve"], port, "api.1#1"):
-            probe = checks.arm(Readiness("port"), "api.1", 1, port)
+            probe = checks.arm(Readiness("port"), "api.1", 1, site(port))
             assert isinstance(probe, asyncio.Task)
             await asyncio.wait_for(probe, 10)
-        checks.arm(Readiness("log", "never"), "late.1", 1, 0)
+        checks.arm(Readiness("log", "never"), "late.1", 1, site(0))
         checks.disarm("late.1")
         checks.saw_output("late.1", b"never\n")
         assert isinstance(uptime, asyncio.TimerHandle)
@@ -117,7 +124,7 @@ def test_a_foreign_listener_on_the_port_does_not_make_the_instance_ready(
         checks = ReadinessChecks(posted.append, start_seconds=1)
         with spawned(["/bin/sh", "-c", later], port, "web.1#1"):
             with foreign_listener(port):
-                probe = checks.arm(Readiness("port"), "web.1", 1, port)
+                probe = checks.arm(Readiness("port"), "web.1", 1, site(port))
                 assert isinstance(probe, asyncio.Task)
                 await until(lambda: len(verdicts) >= 4)
                 assert not posted and not any(verdicts)
@@ -134,7 +141,8 @@ def probe_until_ready(readiness: Readiness, name: str, number: int, port: int) -
 
     async def scenario() -> list[Ready]:
         posted: list[Ready] = []
-        probe = ReadinessChecks(posted.append, start_seconds=1).arm(readiness, name, number, port)
+        checks = ReadinessChecks(posted.append, start_seconds=1)
+        probe = checks.arm(readiness, name, number, site(port))
         assert isinstance(probe, asyncio.Task)
         await asyncio.wait_for(probe, 10)
         return posted
@@ -257,3 +265,62 @@ def test_a_wrong_port_readiness_names_the_spellings(app: App) -> None:
     assert checked.returncode == 2
     assert "procrunner.yml:3" in checked.stderr and "{port: any}" in checked.stderr
     assert len(checked.stderr.strip().splitlines()) == 1
+
+
+class _Answers(http.server.BaseHTTPRequestHandler):
+    """``/CODE`` is answered with that status."""
+
+    def do_GET(self) -> None:  # the name http.server calls
+        self.send_response(int(self.path.strip("/")))
+        self.end_headers()
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+def test_one_check_passes_on_2xx_3xx_or_exit_0_and_says_why_otherwise() -> None:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Answers)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    port = server.server_address[1]
+    closed = free_ports(1)
+
+    async def scenario() -> list[str | None]:
+        return [
+            await check("http", "/204", site(port), 2.0),
+            await check("http", "302", site(port), 2.0),
+            await check("http", "/503", site(port), 2.0),
+            await check("exec", "test $PORT = 7", Site(7, {"PORT": "7"}, Path("/")),
+                        2.0),
+            await check("exec", "exit 4", site(port), 2.0),
+            await check("exec", "sleep 30", site(port), 0.2),
+            await check("port", None, site(port), 2.0),
+            await check("port", None, site(closed), 2.0),
+        ]
+
+    try:
+        results = asyncio.run(scenario())
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert results == [
+        None, None, "GET /503 answered 503", None, "'exit 4' exited 4",
+        "timed out after 0.2s", None, f"Connect call failed ('127.0.0.1', {closed})",
+    ]
+
+
+def test_http_and_exec_readiness_post_ready_once_the_check_passes(tmp_path: Path) -> None:
+    flag = tmp_path / "up"
+
+    async def scenario() -> list[Ready]:
+        posted: list[Ready] = []
+        checks = ReadinessChecks(posted.append, start_seconds=1)
+        where = Site(0, {"PATH": "/bin:/usr/bin", "FLAG": str(flag)}, tmp_path)
+        probe = checks.arm(Readiness("exec", target='test -e "$FLAG"'), "db.1", 2, where)
+        assert isinstance(probe, asyncio.Task)
+        await asyncio.sleep(0.3)
+        assert not posted
+        flag.touch()
+        await asyncio.wait_for(probe, 10)
+        return posted
+
+    assert asyncio.run(scenario()) == [Ready("db.1", 2)]

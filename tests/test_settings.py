@@ -162,7 +162,7 @@ def test_per_type_settings_from_the_file(root: Path) -> None:
     worker = settings.run.for_type("worker")
     assert worker.stop_signal == 2 and settings.run.stop_timeout_of("worker") == 30.0
     assert worker.ready == Readiness("log", "worker (up|ready)")
-    assert worker.depends_on == ("web",) and worker.watch == ("*.py",)
+    assert worker.depends_on == {"web": "ready"} and worker.watch == ("*.py",)
     assert settings.audit_ignore == (root / "db.sqlite3",)
     assert settings.run.readiness("web") == Readiness("none")
     assert settings.run.for_type("web").tty and not worker.tty
@@ -227,6 +227,40 @@ BAD = [
      "procrunner.yml:3: types.web.depends_on: dependency cycle web -> worker -> web"),
     ("types:\n  web:\n    depends_on: [web]\n",
      "types.web.depends_on: dependency cycle web -> web"),
+    ("types:\n  web:\n    ready: {http: ''}\n",
+     "procrunner.yml:3: types.web.ready: expected a non-empty string"),
+    ("types:\n  web:\n    ready: {exec: [1]}\n",
+     "procrunner.yml:3: types.web.ready: expected a non-empty string, got [1]"),
+    ("types:\n  web:\n    ready: {htp: /}\n",
+     "procrunner.yml:3: types.web.ready: expected port, {port: any}, uptime, none"),
+    ("types:\n  web:\n    health: yes please\n",
+     "procrunner.yml:3: types.web.health: expected {http: PATH}, {exec: COMMAND} or "
+     "{port: true}"),
+    ("types:\n  web:\n    health: {http: /, exec: 'true'}\n",
+     "procrunner.yml:3: types.web.health: expected {http: PATH}"),
+    ("types:\n  web:\n    health: {http: /, evry: 1s}\n",
+     "procrunner.yml:3: types.web.health: unknown key 'evry'; did you mean 'every'?"),
+    ("types:\n  web:\n    health: {http: /, every: soon}\n",
+     "procrunner.yml:3: types.web.health: invalid duration 'soon'"),
+    ("types:\n  web:\n    health: {port: true, every: 0}\n",
+     "procrunner.yml:3: types.web.health: every: expected a duration above 0, got 0"),
+    ("types:\n  web:\n    health: {port: true, failures: 0}\n",
+     "procrunner.yml:3: types.web.health: expected failures: a whole number of at least 1, "
+     "got 0"),
+    ("types:\n  web:\n    health: {port: yes please}\n",
+     "procrunner.yml:3: types.web.health: expected port: true, got 'yes please'"),
+    ("types:\n  web:\n    once: sometimes\n",
+     "procrunner.yml:3: types.web.once: expected true or false, got 'sometimes'"),
+    ("types:\n  web:\n    depends_on: {worker: done}\n",
+     "procrunner.yml:3: types.web.depends_on: expected ready or completed, got 'done'"),
+    ("types:\n  web:\n    depends_on: {wroker: completed}\n",
+     "procrunner.yml:3: types.web.depends_on: unknown process type 'wroker'; did you mean "
+     "'worker'?"),
+    ("types:\n  web:\n    depends_on: {worker: completed}\n  worker:\n    depends_on: [web]\n",
+     "procrunner.yml:3: types.web.depends_on: dependency cycle web -> worker -> web"),
+    ("types:\n  web:\n    stop_command: ''\n",
+     "procrunner.yml:3: types.web.stop_command: expected a non-empty string, got ''"),
+    ("release: later\n", "procrunner.yml:1: release: expected true or false, got 'later'"),
     ("chaos: every=1s,types=wbe\n", "procrunner.yml:1: chaos: unknown process type 'wbe'"),
     ("tty: [nosuch]\n", "procrunner.yml:1: tty: unknown process type 'nosuch'"),
     ("router_type: api\n", "procrunner.yml:1: router_type: unknown process type 'api'"),

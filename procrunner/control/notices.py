@@ -154,4 +154,15 @@ def notice_of(fact: f.Fact) -> tuple[str, dict[str, Any]] | None:
             return "shutdown", {"reason": reason, "status": status}
         case f.Reloading(types, files):
             return "watch", {"files": list(files), "types": list(types)}
+        case f.HeldBack(name, reason) | f.DependencyFailed(name, reason):
+            failed = isinstance(fact, f.DependencyFailed)
+            return "held", {"instance": name, "reason": reason, "failed": failed}
+        case f.WentUnhealthy(label, problem, failures):
+            return "unhealthy", {"instance": label.partition("#")[0], "problem": problem,
+                                 "failures": failures}  # fmt: skip
+        case f.Completed(name, release):
+            return "completed", {"instance": name, "release": release}
+        case f.ReleaseFailed(label, how, status):
+            return "release", {"instance": label.partition("#")[0], "how": how,
+                               "status": status}  # fmt: skip
     return None

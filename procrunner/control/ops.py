@@ -72,7 +72,8 @@ def ps(handle: Handle) -> dict[str, Any]:
     return {
         "pid": os.getpid(),
         "stopping": handle.stopping,
-        "instances": [ps_row(i) for i in handle.instances.values()],
+        "instances": [ps_row(i, handle.options.readiness(i.spec.type_name),
+                             handle.options.start_seconds) for i in handle.instances.values()],
         "chaos": {
             "on": schedule.on,
             "spec": planner.spec.describe(planner.seed) if planner else None,

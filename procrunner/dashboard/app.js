@@ -9,7 +9,8 @@ const WINDOW = 300; // seconds of timeline shown at most
 const ENDED_ROWS = 12; // ended incarnations listed
 const OPEN_PANES = 8; // a formation of more instances shows new output panes collapsed
 const SCALE_SETTLES = 3000; // ms after a scale reply that a pending count yields to the picture
-const CAUSES = ["chaos", "crash", "exited", "watch", "requested", "scaled", "shutdown"];
+const CAUSES = ["chaos", "crash", "exited", "unhealthy", "watch", "requested", "scaled",
+  "shutdown"];
 const FORMATION = ["instance", "state", "inc", "uptime", "restarts", "rss", "scratch", "port",
   "router share", "actions"];
 const ENDED = ["incarnation", "how it ended", "uptime", "files", "bytes", "memory", "recovery"];
@@ -316,6 +317,10 @@ function describe(notice) {
       if (notice.action === "kill") return `chaos kills ${who}`;
       return notice.action === "on" ? notice.spec : "chaos off"; // the spec says "chaos on: ..."
     case "shutdown": return `shutdown: ${notice.reason}`;
+    case "held": return `${notice.instance} ${notice.failed ? "stays held" : "held"}: ${notice.reason}`;
+    case "unhealthy": return `${notice.instance} unhealthy: ${notice.problem}`;
+    case "completed": return `${notice.instance} completed${notice.release ? " (release)" : ""}`;
+    case "release": return `release failed: ${notice.instance} ${notice.how}`;
     case "dropped": return `${notice.count} notices dropped`;
     default: return notice.event;
   }

@@ -50,6 +50,16 @@ class Ready:
 
 
 @dataclass(frozen=True)
+class Unhealthy:
+    """A RUNNING incarnation failed its liveness check ``failures`` times in a row."""
+
+    instance: str
+    number: int
+    problem: str  # what the last check found
+    failures: int
+
+
+@dataclass(frozen=True)
 class Respawn:
     """A backoff delay is over: start the instance's next incarnation."""
 
@@ -94,6 +104,7 @@ Event = (
     | Stopped
     | MemorySampled
     | Ready
+    | Unhealthy
     | Respawn
     | ChaosTick
     | SignalReceived

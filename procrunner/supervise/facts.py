@@ -64,10 +64,46 @@ class FailedToStart:
 
 @dataclass(frozen=True)
 class HeldBack:
-    """Waits for these types to be RUNNING (``depends_on``)."""
+    """Waits for the types it depends on (``depends_on``): ``waits for migrate to
+    complete``."""
 
     instance: str
-    waiting_for: tuple[str, ...]
+    reason: str
+
+
+@dataclass(frozen=True)
+class DependencyFailed:
+    """A type it depends on failed and stays down: it stays held, and says why."""
+
+    instance: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class WentUnhealthy:
+    """Its liveness check failed ``failures`` times in a row: it is restarted."""
+
+    label: str
+    problem: str
+    failures: int
+
+
+@dataclass(frozen=True)
+class Completed:
+    """A one-shot step (``once``) or the release phase exited 0; it stays down."""
+
+    instance: str
+    release: bool
+
+
+@dataclass(frozen=True)
+class ReleaseFailed:
+    """The release phase exited non-zero: the formation never starts; the run ends with
+    ``status``."""
+
+    label: str
+    how: str
+    status: int
 
 
 @dataclass(frozen=True)
@@ -190,6 +226,10 @@ Fact = (
     | Spawned
     | FailedToStart
     | HeldBack
+    | DependencyFailed
+    | WentUnhealthy
+    | Completed
+    | ReleaseFailed
     | ExitedOnItsOwn
     | Ended
     | RestartPlanned

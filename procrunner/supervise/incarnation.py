@@ -90,6 +90,8 @@ class Incarnation:
     ) -> None:
         self.label = label
         self.scratch = scratch
+        self.env = env
+        self.cwd = cwd
         self.marker = env[INCARNATION_MARKER]
         self.terminal = Terminal() if tty else None
         run_id = env.get(RUN_MARKER)

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from procrunner.config.formation import InstanceSpec
+from procrunner.config.settings import Condition, Readiness
 from procrunner.scratch.wipe import Inventory
 from procrunner.supervise.events import EndedIncarnation
 from procrunner.supervise.memory import Key, Memory
@@ -16,7 +17,9 @@ from procrunner.supervise.restart import Fatal, Restart, Stay
 from procrunner.supervise.spawner import Cancellable, Life
 from procrunner.supervise.states import Cause, State
 
+WORDING = {"ready": "be running", "completed": "complete"}
 STOPPED_HOW = {
+    Cause.UNHEALTHY: "restarted: unhealthy",
     Cause.CHAOS: "killed by chaos",
     Cause.WATCH: "restarted by watch",
     Cause.REQUESTED: "stopped on request",
@@ -31,7 +34,20 @@ class Remove:
 
 @dataclass(frozen=True)
 class Held:
-    """Down until every instance of the types it depends on is RUNNING (``depends_on``)."""
+    """Down until the types it depends on meet their conditions (``depends_on``); ``failed``
+    names a dependency that ended in failure and stays down."""
+
+    waiting_for: tuple[tuple[str, Condition], ...]
+    failed: str | None = None
+
+    @property
+    def reason(self) -> str:
+        """For ``ps``, the dashboard and the line: ``waits for migrate to complete``."""
+        waits = ", ".join(f"{name} to {WORDING[condition]}"
+                          for name, condition in self.waiting_for)
+        if self.failed is not None:
+            return f"waits for {waits}, but {self.failed}"
+        return f"waits for {waits}"
 
 
 # What happens to an instance next: once its life has stopped (restart after a delay, stay
@@ -63,7 +79,8 @@ class Instance:
     deaths: list[float] = field(default_factory=list)
     fate: Fate | None = None
     down_since: float | None = None
-    waiting: Cancellable | None = None
+    waiting: Cancellable | None = None  # its readiness check, liveness check or respawn
+    retry_at: float | None = None  # wall clock of the respawn, while in BACKOFF
 
     @property
     def number(self) -> int:
@@ -77,6 +94,13 @@ class Instance:
     @property
     def label(self) -> str:
         return f"{self.spec.name}#{self.number}"
+
+    @property
+    def completed(self) -> bool:
+        """Its last life exited 0 on its own and it stays down (a one-shot step's end)."""
+        life = self.incarnation
+        status = life.status if life is not None else None
+        return self.state is State.EXITED and status is not None and status.shell_code == 0
 
     def record_end(
         self, memory: Memory | None, scratch: Inventory, own_exit: bool
@@ -111,9 +135,9 @@ def restarts_by_cause(history: Sequence[EndedIncarnation], lives: int) -> Counte
     return Counter(e.cause.value for e in history[: max(lives - 1, 0)])
 
 
-def ps_row(instance: Instance) -> dict[str, Any]:
+def ps_row(instance: Instance, readiness: Readiness, start_seconds: float) -> dict[str, Any]:
     """The instance as ``procrunner ps`` shows it (the control server adds scratch sizes,
-    measured off the event loop)."""
+    measured off the event loop); ``readiness``: its type's."""
     incarnation = instance.incarnation
     if instance.state not in (State.STARTING, State.RUNNING, State.STOPPING):
         incarnation = None
@@ -134,13 +158,27 @@ def ps_row(instance: Instance) -> dict[str, Any]:
         "port": instance.spec.port,
         "scratch": str(incarnation.scratch) if incarnation is not None else None,
         "containment": incarnation.containment if incarnation is not None else None,
+        "ready": (awaited(readiness, instance.spec.port, start_seconds)
+                  if instance.state is State.STARTING else None),
+        "retry_at": instance.retry_at if instance.state is State.BACKOFF else None,
+        "held": instance.fate.reason if isinstance(instance.fate, Held) else None,
     }
 
 
-def unmet_dependencies(instances: Iterable[Instance], needed: Iterable[str]) -> list[str]:
-    """The types among ``needed`` that have an instance not RUNNING (``depends_on``)."""
-    waiting = {i.spec.type_name for i in instances if i.state is not State.RUNNING}
-    return [type_name for type_name in needed if type_name in waiting]
+def awaited(readiness: Readiness, port: int, start_seconds: float) -> dict[str, Any]:
+    """What a STARTING instance waits for: ``{"kind": "port", "port": 5000}``..."""
+    match readiness.kind:
+        case "port":
+            return {"kind": "port", "port": port, "any": readiness.any_listener}
+        case "http":
+            return {"kind": "http", "port": port, "path": readiness.target}
+        case "exec":
+            return {"kind": "exec", "command": readiness.target}
+        case "log":
+            return {"kind": "log", "pattern": readiness.pattern}
+        case "uptime":
+            return {"kind": "uptime", "seconds": start_seconds}
+    return {"kind": readiness.kind}
 
 
 def live_lives(instances: Iterable[Instance]) -> dict[Key, Life]:

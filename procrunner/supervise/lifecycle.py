@@ -7,29 +7,34 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import time
 from collections.abc import Coroutine
 from typing import Any
 
 from procrunner.config.formation import InstanceMaker, InstanceSpec
-from procrunner.config.settings import RunOptions
+from procrunner.config.settings import RELEASE_TYPE, RunOptions
 from procrunner.errors import ProcrunnerError
 from procrunner.scratch.wipe import Inventory
 from procrunner.supervise import facts
 from procrunner.supervise.chaos import ChaosSchedule
+from procrunner.supervise.dependencies import holding
 from procrunner.supervise.events import Event, LeaderExited, Respawn, Stopped
 from procrunner.supervise.handle import Incoming
 from procrunner.supervise.incarnation import StopReport
-from procrunner.supervise.instance import Held, Instance, Lives, Remove, unmet_dependencies
+from procrunner.supervise.instance import Held, Instance, Lives, Remove
+from procrunner.supervise.probes import Site
 from procrunner.supervise.restart import (
     COUNTED,
+    Decision,
     Fatal,
     Restart,
     Stay,
     StopAll,
     backoff_delay,
     decide,
+    restart_counted,
 )
-from procrunner.supervise.spawner import Cancellable, Clock, ReadinessArming, Spawner
+from procrunner.supervise.spawner import Cancellable, Clock, Life, ReadinessArming, Spawner
 from procrunner.supervise.states import Cause, State, check_transition
 
 ALIVE = (State.STARTING, State.RUNNING, State.BACKOFF, State.STOPPING)
@@ -48,7 +53,11 @@ class Lifecycle:
         queue: asyncio.Queue[Incoming],
         facts_out: facts.Facts,
     ) -> None:
-        self._instances = {spec.name: Instance(spec) for spec in plan}
+        # the release phase is no part of the formation: it runs once, first, whatever -m says
+        release = [make_spec(RELEASE_TYPE, 1)] if (
+            options.release and RELEASE_TYPE in make_spec.type_names) else []
+        formation = [spec for spec in plan if spec.type_name != RELEASE_TYPE]
+        self._instances = {spec.name: Instance(spec) for spec in [*release, *formation]}
         self._lives = {name: i.lives for name, i in self._instances.items()}  # removed too
         self.make_spec = make_spec
         self.options = options
@@ -124,7 +133,7 @@ class Lifecycle:
         life.exited.add_done_callback(
             lambda done: self._queue.put_nowait(LeaderExited(name, number, done.result()))
         )
-        instance.waiting = self.readiness.arm(readiness, name, number, instance.spec.port)
+        instance.waiting = self.readiness.arm(readiness, name, number, _site(instance, life))
         return True
 
     def _failed_start(self, instance: Instance, label: str, error: Exception) -> None:
@@ -138,45 +147,86 @@ class Lifecycle:
         elif instance.state is State.BACKOFF:
             instance.streak += 1
             delay = backoff_delay(instance.streak, self.options.restart.backoff)
-            name = instance.spec.name
-            self.facts.publish(facts.RestartPlanned(name, Cause.CRASH, delay))
-            instance.waiting = self._post_later(delay, Respawn(name, instance.number))
+            self.facts.publish(facts.RestartPlanned(instance.spec.name, Cause.CRASH, delay))
+            self._respawn_later(instance, delay)
+
+    def _respawn_later(self, instance: Instance, delay: float) -> None:
+        instance.retry_at = time.time() + delay
+        instance.waiting = self._post_later(delay, Respawn(instance.spec.name, instance.number))
 
     def _start_when_free(self, instance: Instance) -> bool:
-        """Start now, or hold it until every instance of the types it depends on is RUNNING;
+        """Start now, or hold it until the types it depends on meet their conditions;
         False if its start failed."""
         needed = self.options.for_type(instance.spec.type_name).depends_on
-        waiting_for = unmet_dependencies(self._instances.values(), needed)
-        if not waiting_for:
+        held = holding(self._instances.values(), needed)
+        if held is None:
             return self._spawn(instance)
-        if not isinstance(instance.fate, Held):
-            instance.fate = Held()
-            self.facts.publish(facts.HeldBack(instance.spec.name, tuple(waiting_for)))
+        before = instance.fate if isinstance(instance.fate, Held) else None
+        instance.fate = held
+        name = instance.spec.name
+        if before is None:
+            self.facts.publish(facts.HeldBack(name, held.reason))
+        if held.failed is not None and (before is None or before.failed != held.failed):
+            self.facts.publish(facts.DependencyFailed(name, held.reason))
         return True
+
+    def _recheck_held(self) -> None:
+        """A dependency became ready, completed or failed: start or re-hold who waits."""
+        for held in [i for i in self._instances.values() if isinstance(i.fate, Held)]:
+            if self.status is None:
+                self._start_when_free(held)
+
+    def _count_death(self, instance: Instance) -> float:
+        """One more death toward backoff and giving up; returns the time of it."""
+        life = instance.incarnation
+        assert life is not None
+        now = self.clock.now()
+        reset = self.options.restart.backoff.reset_after
+        instance.streak = 1 if life.uptime >= reset else instance.streak + 1
+        instance.deaths.append(now)
+        return now
 
     def _on_own_exit(self, instance: Instance, code: int, how: str) -> None:
         """The leader exited on its own: decide now (the policy is a pure function), act when
-        the rest of its tree is stopped and its scratch wiped."""
+        the rest of its tree is stopped and its scratch wiped. A one-shot step's or the
+        release's clean exit is its completion; a failed release ends the run."""
         instance.cause = Cause.CRASH if code != 0 else Cause.EXITED
         self.crashed |= instance.cause is Cause.CRASH
         life = instance.incarnation
         assert life is not None
-        now = self.clock.now()
+        now = self._count_death(instance)
         instance.down_since = life.ended or now
-        reset = self.options.restart.backoff.reset_after
-        instance.streak = 1 if life.uptime >= reset else instance.streak + 1
-        instance.deaths.append(now)
-        policy = self.options.restart.policy(instance.spec.type_name)
-        decision = decide(
-            policy, instance.cause, instance.streak, instance.deaths, now, self.options.restart
-        )
+        type_name = instance.spec.type_name
+        policy = self.options.restart.policy(type_name).value
+        decision: Decision
+        if type_name == RELEASE_TYPE:
+            policy, decision = "release", Stay() if code == 0 else StopAll()
+        elif code == 0 and self.options.for_type(type_name).once:
+            policy, decision = "once", Stay()
+        else:
+            decision = decide(self.options.restart.policy(type_name), instance.cause,
+                              instance.streak, instance.deaths, now, self.options.restart)
         if isinstance(decision, StopAll) or self.status is not None:
-            self._begin_shutdown(code, f"{instance.label} {how}")
+            reason = f"{instance.label} {how}"
+            if type_name == RELEASE_TYPE:
+                self.facts.publish(facts.ReleaseFailed(instance.label, how, code))
+                reason = f"the release phase failed ({reason})"
+            self._begin_shutdown(code, reason)
             return
         instance.fate = decision
-        self.facts.publish(
-            facts.ExitedOnItsOwn(instance.label, how, instance.cause, policy.value)
-        )
+        self.facts.publish(facts.ExitedOnItsOwn(instance.label, how, instance.cause, policy))
+        self._take_down(instance)
+
+    def _on_unhealthy(self, instance: Instance, problem: str, failures: int) -> None:
+        """Its liveness check failed too often: restart it whatever its policy (unless it
+        gave up), counted like a crash."""
+        instance.cause = Cause.UNHEALTHY
+        self.crashed = True
+        now = self._count_death(instance)
+        instance.down_since = now
+        instance.fate = restart_counted(instance.streak, instance.deaths, now,
+                                        self.options.restart)
+        self.facts.publish(facts.WentUnhealthy(instance.label, problem, failures))
         self._take_down(instance)
 
     def _on_stopped(self, instance: Instance, report: StopReport, scratch: Inventory) -> None:
@@ -192,17 +242,25 @@ class Lifecycle:
             case Restart(delay) if self.status is None:
                 self._transition(instance, State.BACKOFF)
                 self.facts.publish(facts.RestartPlanned(name, instance.cause, delay))
-                instance.waiting = self._post_later(delay, Respawn(name, instance.number))
+                self._respawn_later(instance, delay)
             case Fatal() if self.status is None:
                 self._transition(instance, State.FATAL)
                 self.facts.publish(facts.GaveUp(name, fate))
             case Stay() if self.status is None:
                 self._transition(instance, State.EXITED)
-                self.facts.publish(facts.StaysDown(name))
+                release = instance.spec.type_name == RELEASE_TYPE
+                once = self.options.for_type(instance.spec.type_name).once
+                if release or (once and instance.completed):
+                    self.facts.publish(facts.Completed(name, release))
+                else:
+                    self.facts.publish(facts.StaysDown(name))
+                if release:
+                    self._start_formation()
             case _:
                 self._transition(instance, State.EXITED if own_exit else State.STOPPED)
         if isinstance(fate, Remove):
             self._retire(instance)
+        self._recheck_held()
         nothing_left = not any(i.state in ALIVE for i in self._instances.values())
         if self.status is None and own_exit and nothing_left:
             self._begin_shutdown(1 if self.crashed else 0, "no instance is left running")
@@ -218,9 +276,19 @@ class Lifecycle:
         self.facts.publish(
             facts.BecameReady(spec.name, instance.number, spec.port, how, recovered)
         )
-        for held in [i for i in self._instances.values() if isinstance(i.fate, Held)]:
-            if self.status is None:
-                self._start_when_free(held)
+        health = self.options.for_type(spec.type_name).health
+        if health is not None and instance.incarnation is not None:
+            site = _site(instance, instance.incarnation)
+            instance.waiting = self.readiness.watch_health(health, spec.name, instance.number,
+                                                           site)  # fmt: skip
+        self._recheck_held()
+
+    def _start_formation(self) -> None:
+        """Every instance of the formation, in order (the release phase, if any, is over)."""
+        for instance in self._instances.values():
+            if self.status is None and instance.spec.type_name != RELEASE_TYPE:
+                self._start_when_free(instance)
+        self._formation_started = True
 
     def _begin_shutdown(self, status: int, reason: str, hint: bool = False) -> None:
         if self.status is not None:
@@ -246,14 +314,21 @@ class Lifecycle:
         assert life is not None
         name, number = instance.spec.name, instance.number
         type_name = instance.spec.type_name
-        signum = self.options.for_type(type_name).stop_signal if sig is None else sig
+        settings = self.options.for_type(type_name)
+        signum = settings.stop_signal if sig is None else sig
+        stop_command = settings.stop_command if sig is None else None
         timeout = self.options.stop_timeout_of(type_name)
 
         async def stop() -> None:
-            report, scratch = await self._spawner.take_down(life, signum, timeout, self._kill_now)
+            report, scratch = await self._spawner.take_down(
+                life, signum, timeout, self._kill_now, stop_command)
             self._queue.put_nowait(Stopped(name, number, report, scratch))
 
         self._task(stop())
+
+
+def _site(instance: Instance, life: Life) -> Site:
+    return Site(instance.spec.port, life.env, life.cwd)
 
 
 def cancel(waiting: Cancellable | None) -> None:

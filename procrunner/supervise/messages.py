@@ -102,8 +102,16 @@ def _system_lines(fact: f.Fact) -> list[str]:
             return [f"{fact.label} started with pid {fact.pid} (port {fact.port}){after}"]
         case f.FailedToStart(error=error):
             return [f"failed to start {fact.label}: {error}"]
-        case f.HeldBack(name, waiting_for):
-            return [f"{name} waits for {', '.join(waiting_for)} to be running (depends_on)"]
+        case f.HeldBack(name, reason):
+            return [f"{name} {reason} (depends_on)"]
+        case f.DependencyFailed(name, reason):
+            return [f"{name} stays held: it {reason} (depends_on)"]
+        case f.WentUnhealthy(label, problem, failures):
+            return [f"{label} is unhealthy: {failures} checks failed in a row (last: {problem})"]
+        case f.Completed(name, release):
+            if release:
+                return [f"{name} completed: the release phase is over, starting the formation"]
+            return [f"{name} completed (once): it stays down, the rest keeps running"]
         case f.ExitedOnItsOwn(label, how, cause, policy):
             return [f"{label} {how} ({cause.value}, {policy})"]
         case f.Ended(_, ended, report, kept, left_behind):
@@ -136,6 +144,10 @@ def _ready_lines(fact: f.BecameReady) -> list[str]:
         return [f"{fact.label} ready: port {fact.port} accepts connections"]
     if fact.readiness.kind == "log":
         return [f"{fact.label} ready: its output matched /{fact.readiness.pattern}/"]
+    if fact.readiness.kind == "http":
+        return [f"{fact.label} ready: GET {fact.readiness.target} on port {fact.port} answered"]
+    if fact.readiness.kind == "exec":
+        return [f"{fact.label} ready: {fact.readiness.target!r} exited 0"]
     return []
 
 

@@ -6,6 +6,8 @@ any exit). A chaos or watch kill always restarts, at once and outside the backof
 after crashes (and clean exits under ``always``) back off exponentially; the streak resets once
 an incarnation has been up for ``reset_after``. ``give_up`` (N deaths within a window) turns
 a crash loop into FATAL; without it procrunner never gives up, as Heroku and Kubernetes.
+An instance that failed its liveness check (``unhealthy``) is restarted whatever its policy
+(the check exists to restart it), and counts toward backoff and giving up like a crash.
 """
 
 from __future__ import annotations
@@ -67,6 +69,14 @@ def decide(
         return StopAll()
     if policy is Policy.NEVER or (policy is Policy.ON_FAILURE and cause is Cause.EXITED):
         return Stay()
+    return restart_counted(streak, deaths, now, rules)
+
+
+def restart_counted(
+    streak: int, deaths: Sequence[float], now: float, rules: RestartRules
+) -> Restart | Fatal:
+    """A restart after a counted death (a crash, an exit, an unhealthy instance whatever
+    its policy): after its backoff, unless the give-up rule trips."""
     limit = rules.give_up
     if limit is not None and sum(1 for t in deaths if now - t <= limit.window) >= limit.deaths:
         return Fatal(limit.deaths, limit.window)

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Protocol
 
 from procrunner.config.formation import InstanceSpec
-from procrunner.config.settings import Readiness
+from procrunner.config.settings import Health, Readiness
 from procrunner.errors import ProcrunnerError
 from procrunner.output.printer import Printer
 from procrunner.output.terminal import Terminal
@@ -23,6 +23,8 @@ from procrunner.supervise import tree
 from procrunner.supervise.incarnation import ExitStatus, Incarnation, StopReport
 from procrunner.supervise.memory import Key, Memory, Samples, measure_all
 from procrunner.supervise.ports import port_holder
+from procrunner.supervise.probes import Site
+from procrunner.supervise.stopcommand import ask_to_stop
 from procrunner.supervise.watchdog import Watchdog
 
 EnvFor = Callable[[InstanceSpec, str, Path], Mapping[str, str]]
@@ -33,10 +35,13 @@ class Cancellable(Protocol):
 
 
 class Life(Protocol):
-    """One incarnation as the supervisor sees it: its leader, its exit, its memory."""
+    """One incarnation as the supervisor sees it: its leader, its exit, its memory, and the
+    environment and folder its checks and stop command run with."""
 
     pid: int
     scratch: Path
+    env: Mapping[str, str]
+    cwd: Path
     started_at: float  # wall clock, for people
     terminal: Terminal | None
     last_memory: Memory | None
@@ -71,7 +76,8 @@ class Spawner(Protocol):
     ) -> Life: ...  # claims_port: its readiness is its PORT, which nobody else may hold
 
     async def take_down(
-        self, life: Life, sig: int, timeout: float, escalate: asyncio.Event
+        self, life: Life, sig: int, timeout: float, escalate: asyncio.Event,
+        stop_command: str | None = None,
     ) -> tuple[StopReport, Inventory]: ...
 
     async def measure(self, lives: Mapping[Key, Life]) -> Samples: ...
@@ -88,9 +94,13 @@ class Clock(Protocol):
 
 
 class ReadinessArming(Protocol):
-    """Arms a life's readiness check, which posts ``Ready`` when it passes."""
+    """Arms a life's readiness check, which posts ``Ready`` when it passes, and its liveness
+    check, which posts ``Unhealthy`` when it has failed too often."""
 
-    def arm(self, readiness: Readiness, name: str, number: int, port: int) -> Cancellable | None:
+    def arm(self, readiness: Readiness, name: str, number: int, site: Site) -> Cancellable | None:
+        ...
+
+    def watch_health(self, health: Health, name: str, number: int, site: Site) -> Cancellable:
         ...
 
     def disarm(self, name: str) -> None: ...
@@ -156,10 +166,21 @@ class ProcessSpawner:
             self._watchdog.track(incarnation.pid, since)
 
     async def take_down(
-        self, life: Life, sig: int, timeout: float, escalate: asyncio.Event
+        self, life: Life, sig: int, timeout: float, escalate: asyncio.Event,
+        stop_command: str | None = None,
     ) -> tuple[StopReport, Inventory]:
-        """The stop sequence, then the scratch inventoried and wiped."""
+        """The stop command (if any) for up to half the timeout, then the stop sequence for
+        the rest of it, then the scratch inventoried and wiped."""
         assert isinstance(life, Incarnation)
+        if stop_command is not None:
+            loop = asyncio.get_running_loop()
+            began = loop.time()
+            trouble = await ask_to_stop(
+                stop_command, life.env, life.cwd, life.exited, timeout / 2, escalate
+            )
+            if trouble is not None:
+                self._printer.system(f"{life.label}: {trouble}")
+            timeout = max(timeout - (loop.time() - began), 0.0)
         report = await life.stop(sig, timeout, escalate)
         end = functools.partial(asyncio.to_thread, self._scratch.end, life.scratch)
         scratch = await tree.when_fds_allow(end)

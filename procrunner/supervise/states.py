@@ -40,10 +40,12 @@ def check_transition(name: str, old: State, new: State) -> None:
 
 class Cause(enum.Enum):
     """Why an incarnation ended, one list for the whole program. Only crash and exited are
-    the instance's own doing, and only they count toward backoff and giving up."""
+    the instance's own doing; they and unhealthy (a failed liveness check: procrunner
+    restarts it) count toward backoff and giving up."""
 
     CRASH = "crash"
     EXITED = "exited"
+    UNHEALTHY = "unhealthy"
     CHAOS = "chaos"
     WATCH = "watch"
     REQUESTED = "requested"

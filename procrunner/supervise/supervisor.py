@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from procrunner.config.chaos_spec import ChaosSpec
+from procrunner.config.settings import RELEASE_TYPE
 from procrunner.errors import ProcrunnerError
 from procrunner.supervise import tree
 from procrunner.supervise.events import (
@@ -28,6 +29,7 @@ from procrunner.supervise.events import (
     RunForElapsed,
     SignalReceived,
     Stopped,
+    Unhealthy,
     WatchTriggered,
 )
 from procrunner.supervise.facts import (
@@ -89,12 +91,14 @@ class Supervisor(Lifecycle):
         if self.options.chaos is not None:
             self.chaos_on(self.options.chaos)
         try:
-            for instance in self._instances.values():
-                if self.status is None:
-                    self._start_when_free(instance)
-            self._formation_started = True
             if self.options.run_for is not None:
                 self._post_later(self.options.run_for, RunForElapsed())
+            release = next((i for i in self._instances.values()
+                            if i.spec.type_name == RELEASE_TYPE), None)  # fmt: skip
+            if release is None:
+                self._start_formation()
+            else:  # the formation starts once it has completed
+                self._spawn(release)
             while not self._finished():
                 self._handle(await self._queue.get())
         finally:
@@ -133,6 +137,10 @@ class Supervisor(Lifecycle):
                 instance = self._current(name, number)
                 if instance is not None and instance.state is State.STARTING:
                     self._on_ready(instance)
+            case Unhealthy(name, number, problem, failures):
+                instance = self._current(name, number)
+                if instance is not None and instance.state is State.RUNNING and not self.stopping:
+                    self._on_unhealthy(instance, problem, failures)
             case Respawn(name, number):
                 instance = self._current(name, number)
                 if instance is not None and instance.state is State.BACKOFF:
@@ -167,6 +175,7 @@ class Supervisor(Lifecycle):
             i.spec.name
             for i in self._instances.values()
             if i.spec.type_name in event.types
+            and i.spec.type_name != RELEASE_TYPE
             and i.state is not State.STOPPED
             and not (i.state is State.STOPPING and i.cause is Cause.WATCH)
         ]
@@ -197,9 +206,16 @@ class Supervisor(Lifecycle):
             raise ProcrunnerError(f"no instance {name!r}", SOURCE)
         return instance
 
+    def _formation_slot(self, name: str) -> Instance:
+        """The instance, unless it is the release phase, which runs once and only first."""
+        instance = self._slot(name)
+        if instance.spec.type_name == RELEASE_TYPE:
+            raise ProcrunnerError(f"{name} is the release phase: it runs once, first", SOURCE)
+        return instance
+
     def start(self, name: str) -> bool:
         """Start a down instance's next life now; False if its spawn failed."""
-        instance = self._slot(name)
+        instance = self._formation_slot(name)
         if instance.state is State.BACKOFF:
             cancel(instance.waiting)
         instance.streak = 0
@@ -207,7 +223,7 @@ class Supervisor(Lifecycle):
 
     def restart(self, name: str, cause: Cause = Cause.REQUESTED) -> None:
         """Graceful restart of a live instance; a start for one that is down or waiting."""
-        instance = self._slot(name)
+        instance = self._formation_slot(name)
         if instance.state in UP:
             instance.cause = cause
             instance.fate = Restart(0.0)
@@ -256,6 +272,9 @@ class Supervisor(Lifecycle):
         for type_name, count in counts.items():
             if count < 0:
                 raise ProcrunnerError(f"count {count} for {type_name!r} is negative", SOURCE)
+            if type_name == RELEASE_TYPE:
+                raise ProcrunnerError("release is the release phase, not part of the "
+                                      "formation: it cannot be scaled", SOURCE)
             self.make_spec(type_name, max(count, 1))  # unknown type, port range, router
         started: list[str] = []
         stopping: list[str] = []

@@ -8,23 +8,24 @@ import asyncio
 import heapq
 import itertools
 import signal
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from procrunner.config.formation import InstanceMaker
 from procrunner.config.procfile import ProcessType
-from procrunner.config.settings import Readiness, RunOptions
+from procrunner.config.settings import Health, Readiness, RunOptions
 from procrunner.control.asks import Command
 from procrunner.control.ops import ask
 from procrunner.scratch.wipe import Inventory
-from procrunner.supervise.events import Ready, SignalReceived
+from procrunner.supervise.events import Ready, SignalReceived, Unhealthy
 from procrunner.supervise.facts import Fact, Facts, StateChanged
 from procrunner.supervise.handle import Incoming
 from procrunner.supervise.incarnation import ExitStatus, StopReport
 from procrunner.supervise.ledger import Ledger
 from procrunner.supervise.memory import Key
 from procrunner.supervise.messages import lines
+from procrunner.supervise.probes import Site
 from procrunner.supervise.spawner import Life
 from procrunner.supervise.supervisor import Supervisor
 
@@ -81,6 +82,8 @@ class FakeLife:
         self.label = label
         self.pid = pid
         self.scratch = Path("/scratch") / label
+        self.env: dict[str, str] = {}
+        self.cwd = Path("/app")
         self.started_at = 0.0
         self.terminal = None
         self.last_memory = None
@@ -88,6 +91,7 @@ class FakeLife:
         self.exited: asyncio.Future[ExitStatus] = loop.create_future()
         self.gone: asyncio.Future[None] = loop.create_future()
         self.stop_signal: int | None = None
+        self.stop_command: str | None = None
         self.signals: list[int] = []
         self._clock = clock
         self._started = clock.now()
@@ -127,10 +131,12 @@ class FakeSpawner:
         return life
 
     async def take_down(
-        self, life: Life, sig: int, timeout: float, escalate: asyncio.Event
+        self, life: Life, sig: int, timeout: float, escalate: asyncio.Event,
+        stop_command: str | None = None,
     ) -> tuple[StopReport, Inventory]:
         assert isinstance(life, FakeLife)
         life.stop_signal = sig
+        life.stop_command = stop_command
         killed = False
         if not life.exited.done():
             escalated = asyncio.ensure_future(escalate.wait())
@@ -145,13 +151,20 @@ class FakeSpawner:
 
 
 class FakeReadiness:
-    """Armed checks never pass on their own: the script says when a life is ready."""
+    """Armed checks never pass on their own: the script says when a life is ready, or
+    unhealthy."""
 
     def __init__(self) -> None:
         self.armed: list[tuple[str, int, str]] = []
+        self.health: list[tuple[str, int, FakeTimer]] = []
 
-    def arm(self, readiness: Readiness, name: str, number: int, port: int) -> None:
+    def arm(self, readiness: Readiness, name: str, number: int, site: Site) -> None:
         self.armed.append((name, number, readiness.kind))
+
+    def watch_health(self, health: Health, name: str, number: int, site: Site) -> FakeTimer:
+        check = FakeTimer(lambda: None)
+        self.health.append((name, number, check))
+        return check
 
     def disarm(self, name: str) -> None:
         pass
@@ -219,6 +232,12 @@ class World:
         self.queue.put_nowait(Ready(name, int(number)))
         await self.settle()
 
+    async def unhealthy(self, label: str) -> None:
+        """Its liveness check has failed too often."""
+        name, _, number = label.partition("#")
+        self.queue.put_nowait(Unhealthy(name, int(number), "timed out after 2s", 3))
+        await self.settle()
+
     async def exit(self, label: str, code: int) -> None:
         self.life(label).exit(code)
         await self.settle()
@@ -248,3 +267,17 @@ class World:
                 life.gone.set_result(None)
         await self.settle()
         return await asyncio.wait_for(self.running, 5)
+
+
+def play(
+    script: Callable[[World], Awaitable[None]], counts: Mapping[str, int], options: RunOptions
+) -> World:
+    """Run ``script`` against a world of ``counts`` instances per type."""
+
+    async def main() -> World:
+        world = World(counts, options)
+        await world.begin()
+        await script(world)
+        return world
+
+    return asyncio.run(asyncio.wait_for(main(), 10))

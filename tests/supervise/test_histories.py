@@ -8,16 +8,17 @@ import asyncio
 import signal
 from collections.abc import Awaitable, Callable, Mapping
 
+import fakes
 from fakes import World
 
 from procrunner.config.restart_rules import GiveUp, Policy, RestartRules
-from procrunner.config.settings import RunOptions, TypeSettings
+from procrunner.config.settings import Dependencies, RunOptions, TypeSettings
 from procrunner.control.asks import ChaosRequest, RestartRequest, ScaleRequest, StopRequest
 from procrunner.errors import ProcrunnerError
 from procrunner.supervise.events import ChaosTick
 
 ALWAYS = RunOptions(restart=RestartRules(default=Policy.ALWAYS))
-DEPENDS = RunOptions(types={"web": TypeSettings(depends_on=("db",))})
+DEPENDS = RunOptions(types={"web": TypeSettings(depends_on=Dependencies((("db", "ready"),)))})
 
 
 def play(
@@ -25,13 +26,7 @@ def play(
     counts: Mapping[str, int],
     options: RunOptions = ALWAYS,
 ) -> World:
-    async def main() -> World:
-        world = World(counts, options)
-        await world.begin()
-        await script(world)
-        return world
-
-    return asyncio.run(asyncio.wait_for(main(), 10))
+    return fakes.play(script, counts, options)
 
 
 def test_a_restart_during_stopping_merges_into_the_stop_under_way() -> None:
