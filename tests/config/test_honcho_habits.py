@@ -13,7 +13,8 @@ from harness import PROCRUNNER, App, kid
 
 from procrunner.cli import command_word
 
-ECHO = "web: echo web from {name}\n"
+# not `web`: a port-ready type, whose port 5000 another program may hold
+ECHO = "hello: echo hello from {name}\n"
 
 
 def cli(app: App, *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
@@ -42,7 +43,7 @@ def test_options_before_the_command_were_unrecognized_arguments(app: App) -> Non
     two_procfiles(app)
     started = cli(app, "-f", "Procfile.dev", "--no-colour", "start")
     assert started.returncode == 0, started.stderr
-    assert "web from Procfile.dev" in started.stdout
+    assert "hello from Procfile.dev" in started.stdout
     assert "\x1b[" not in started.stdout
     app.write(".env.test", "GREETING=from the test env\n")
     ran = cli(app, "-e", ".env.test", "run", "sh", "-c", 'echo "$GREETING"')
@@ -55,7 +56,7 @@ def test_root_and_no_prefix_before_the_command(app: App) -> None:
     (sub / "Procfile").write_text(ECHO.format(name="sub"))
     started = cli(app, "-d", "sub", "--no-prefix", "start", "--no-color")
     assert started.returncode == 0, started.stderr
-    assert "web from sub\n" in started.stdout.splitlines(keepends=True)
+    assert "hello from sub\n" in started.stdout.splitlines(keepends=True)
 
 
 @pytest.mark.parametrize(("before", "after", "winner"), [
@@ -125,9 +126,9 @@ def test_procfile_in_the_env_file_names_the_procfile(app: App) -> None:
     app.write(".env", "PROCFILE=Procfile.dev\n")
     started = cli(app, "start", "--no-color")
     assert started.returncode == 0, started.stderr
-    assert "web from Procfile.dev" in started.stdout and started.stderr == ""
+    assert "hello from Procfile.dev" in started.stdout and started.stderr == ""
     assert config_row(cli(app, "config"), "procfile") == ("Procfile.dev", "PROCFILE in .env")
-    assert cli(app, "run", "web").stdout == "web from Procfile.dev\n"
+    assert cli(app, "run", "hello").stdout == "hello from Procfile.dev\n"
 
 
 @pytest.mark.parametrize("beats_it", [
@@ -151,7 +152,7 @@ def test_every_other_source_of_the_procfile_beats_the_env_file(app: App, beats_i
 def test_procfile_in_the_env_file_of_the_root_is_relative_to_it(app: App) -> None:
     sub = app.root / "sub"
     (sub / "procs").mkdir(parents=True)
-    (sub / "procs" / "Procfile.dev").write_text("web: pwd\n")
+    (sub / "procs" / "Procfile.dev").write_text("hello: pwd\n")
     (sub / ".env").write_text("PROCFILE=procs/Procfile.dev\n")
     result = cli(app, "-d", "sub", "check")
     assert result.returncode == 0, result.stderr
@@ -186,9 +187,9 @@ def test_a_procfile_named_by_the_env_file_that_is_missing_is_one_line(app: App) 
 @pytest.fixture
 def below(app: App) -> Path:
     """An app with its Procfile, .env and procrunner.yml at the root, and a folder deep in it."""
-    app.procfile("web: echo web on $PORT with $GREETING in $(pwd)\nworker: sleep 1\n")
+    app.procfile("hello: echo hello on $PORT with $GREETING in $(pwd)\nworker: sleep 1\n")
     app.write(".env", "GREETING=hello\n")
-    app.write("procrunner.yml", "formation: web=2,worker=0\n")
+    app.write("procrunner.yml", "formation: hello=2,worker=0\n")
     folder = app.root / "src" / "deep"
     folder.mkdir(parents=True)
     return folder
@@ -198,7 +199,7 @@ def test_check_searches_upward_and_reads_the_settings_there(app: App, below: Pat
     result = cli(app, "check", cwd=below)
     assert result.returncode == 0, result.stderr
     assert result.stderr == f"procrunner: using the Procfile {app.root}/Procfile\n"
-    assert "web     x2  ports 5000-5001" in result.stdout  # procrunner.yml of the root
+    assert "hello   x2  ports 5000-5001" in result.stdout  # procrunner.yml of the root
     assert f"env files: {app.root}/.env" in result.stdout
     assert cli(app, "check").stderr == ""  # in the Procfile's folder: nothing to say
 
@@ -206,16 +207,16 @@ def test_check_searches_upward_and_reads_the_settings_there(app: App, below: Pat
 def test_start_from_a_subfolder_says_which_procfile_in_a_system_line(
     app: App, below: Path
 ) -> None:
-    result = cli(app, "start", "--no-color", "-m", "web=1", cwd=below)
+    result = cli(app, "start", "--no-color", "-m", "hello=1", cwd=below)
     assert result.returncode == 0, result.stderr
     first = result.stdout.splitlines()[0]
     assert re.fullmatch(rf"\S+ system \| using the Procfile {app.root}/Procfile", first), first
-    assert f"web on 5000 with hello in {app.root}\n" in result.stdout  # run in the root
+    assert f"hello on 5000 with hello in {app.root}\n" in result.stdout  # run in the root
 
 
 def test_run_and_config_from_a_subfolder(app: App, below: Path) -> None:
-    ran = cli(app, "run", "web", cwd=below)
-    assert ran.stdout == f"web on 5000 with hello in {below}\n"  # run stays here, as honcho
+    ran = cli(app, "run", "hello", cwd=below)
+    assert ran.stdout == f"hello on 5000 with hello in {below}\n"  # run stays here, as honcho
     assert ran.stderr == f"procrunner: using the Procfile {app.root}/Procfile\n"
     shown = cli(app, "config", cwd=below).stdout.splitlines()
     assert shown[:3] == [f"app root: {app.root}", f"Procfile: {app.root}/Procfile",
@@ -226,7 +227,7 @@ def test_export_from_a_subfolder(app: App, below: Path) -> None:
     result = cli(app, "export", "systemd", str(app.root / "out"), cwd=below)
     assert result.returncode == 0, result.stderr
     assert f"procrunner: using the Procfile {app.root}/Procfile\n" in result.stderr
-    assert any(path.name.endswith("-web@.service") for path in (app.root / "out").iterdir())
+    assert any(path.name.endswith("-hello@.service") for path in (app.root / "out").iterdir())
 
 
 def test_a_folder_whose_env_file_names_its_procfile_is_not_passed_over(app: App) -> None:
