@@ -16,7 +16,12 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from procrunner import __version__
-from procrunner.config.model import add_arguments
+from procrunner.config.model import (
+    VALUE_FLAGS_BEFORE_COMMAND,
+    add_arguments,
+    add_before_command_arguments,
+    apply_before_command,
+)
 from procrunner.errors import MachineLimit, NotRunning, ProcrunnerError
 
 if TYPE_CHECKING:
@@ -43,6 +48,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     ``start`` takes to parse, and are never used once the command is known."""
     parser = _Parser(prog="procrunner", description="Run a Procfile formation.")
     parser.add_argument("--version", action="version", version=f"procrunner {__version__}")
+    add_before_command_arguments(parser)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     commands.required = True
     if command in _APP_COMMANDS:
@@ -107,6 +113,11 @@ def _warn(warnings: Sequence[str]) -> None:
         print(f"procrunner: warning: {warning}", file=sys.stderr)
 
 
+def _note(notice: str | None) -> None:
+    if notice:
+        print(f"procrunner: {notice}", file=sys.stderr)
+
+
 def _start(args: argparse.Namespace) -> int:
     with _lean_imports():
         loaded = _loaded(args)
@@ -124,7 +135,8 @@ def _start(args: argparse.Namespace) -> int:
 
             from procrunner.run import run_formation
 
-        return asyncio.run(run_formation(loaded.settings, loaded.app, run_id, watchdog))
+        opening = [loaded.notice] if loaded.notice else []
+        return asyncio.run(run_formation(loaded.settings, loaded.app, run_id, watchdog, opening))
 
 
 @contextlib.contextmanager
@@ -158,7 +170,9 @@ def _config(args: argparse.Namespace) -> int:
 def _check(args: argparse.Namespace) -> int:
     from procrunner.config.formation import PORT_STEP
 
-    app = _loaded(args).app
+    loaded = _loaded(args)
+    _note(loaded.notice)
+    app = loaded.app
     print(f"valid Procfile: {app.procfile} ({len(app.types)} process types)")
     width = max(len(t.name) for t in app.types)
     for index, kind in enumerate(app.types):
@@ -183,12 +197,14 @@ def _run(args: argparse.Namespace) -> int:
         raise ProcrunnerError("no command given", "procrunner run")
     from procrunner.config.app import load_environment, procfile_and_root
     from procrunner.config.formation import PORT_STEP
-    from procrunner.config.load import app_options, load_from, read_sources
+    from procrunner.config.load import app_options, load_from, procfile_notice, read_sources
 
     sources = read_sources(args, os.environ)
     _warn(sources.warnings)
     options = app_options(sources)
     procfile, root = procfile_and_root(options)
+    if procfile.is_file():
+        _note(procfile_notice(sources, procfile))
     if len(argv) == 1 and procfile.is_file():  # maybe a Procfile entry: load the app as check
         app = load_from(sources, os.environ).app
         env = dict(app.env)
@@ -216,9 +232,21 @@ _APP_COMMANDS: dict[str, Callable[[Any], None]] = {
 }
 
 
+def command_word(words: Sequence[str]) -> str | None:
+    """The command, past the options given before it (``-f Procfile.dev start``)."""
+    index = 0
+    while index < len(words):
+        word = words[index]
+        if not word.startswith("-"):
+            return word
+        index += 2 if word in VALUE_FLAGS_BEFORE_COMMAND else 1
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     words = sys.argv[1:] if argv is None else list(argv)
-    args = build_parser(words[0] if words else None).parse_args(words)
+    args = build_parser(command_word(words)).parse_args(words)
+    apply_before_command(args)
     try:
         status: int = args.handler(args)
     except MachineLimit as exc:

@@ -10,7 +10,7 @@ import functools
 import os
 import signal
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -39,8 +39,10 @@ if TYPE_CHECKING:
 
 
 async def run_formation(
-    settings: StartSettings, app: App, run_id: str, watchdog: Watchdog
+    settings: StartSettings, app: App, run_id: str, watchdog: Watchdog,
+    opening: Sequence[str] = (),
 ) -> int:
+    """``opening``: system lines to print first (which Procfile, when found elsewhere)."""
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue[Incoming] = asyncio.Queue()
 
@@ -61,6 +63,8 @@ async def run_formation(
         _dashboard(settings.dashboard, control.path) as dashboard,
     ):
         printer = Printer(settings.style, sink, settings.log_dir)
+        for line in opening:
+            printer.system(line)
         if dashboard is not None:
             printer.system(f"dashboard on {dashboard}")
         printer.observe = functools.partial(_observe, history, notices, readiness)

@@ -60,8 +60,8 @@ def switch(*names: str, const: object = True) -> Flag:
     return Flag(names, const=const)
 
 
-def negatable(name: str) -> Flag:
-    return Flag((name,), negatable=True)
+def negatable(*names: str) -> Flag:
+    return Flag(names, negatable=True)
 
 
 @dataclass(frozen=True)
@@ -78,6 +78,7 @@ class Setting:
     choices: tuple[str, ...] = ()
     has_variable: bool = True  # False where PROCRUNNER_<NAME> is reserved
     absolute: bool = False  # a path made absolute against the current folder
+    before_command: bool = False  # its flags also go before the command, as honcho's do
     field: str = ""
 
     @property
@@ -92,18 +93,21 @@ class Setting:
 
 def declare(kind: Kind, meaning: str, *flags: Flag, name: str = "", default: object = None,
             commands: frozenset[str] = START_COMMANDS, choices: tuple[str, ...] = (),
-            has_variable: bool = True, absolute: bool = False) -> Setting:
-    return Setting(kind, meaning, flags, name, default, commands, choices, has_variable, absolute)
+            has_variable: bool = True, absolute: bool = False,
+            before_command: bool = False) -> Setting:
+    return Setting(kind, meaning, flags, name, default, commands, choices, has_variable, absolute,
+                   before_command)
 
 
 def setting(kind: Kind, meaning: str, *flags: Flag, value: object = None, name: str = "",
             default: object = None, commands: frozenset[str] = START_COMMANDS,
             choices: tuple[str, ...] = (), has_variable: bool = True,
-            absolute: bool = False) -> Any:
+            absolute: bool = False, before_command: bool = False) -> Any:
     """A field that one setting fills with its converted value; ``value`` is the field's
     default, ``default`` the same as a user would write it."""
     declared = declare(kind, meaning, *flags, name=name, default=default, commands=commands,
-                       choices=choices, has_variable=has_variable, absolute=absolute)
+                       choices=choices, has_variable=has_variable, absolute=absolute,
+                       before_command=before_command)
     return dataclasses.field(default=value, metadata={SETTINGS_KEY: (declared,)})
 
 

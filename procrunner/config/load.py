@@ -5,8 +5,12 @@ A declared field takes its setting's value (``declare.setting``); a built field
 (``declare.built``) is made by its builder in ``BUILDERS``, from its settings and the app.
 
 Precedence: command line > ``PROCRUNNER_<NAME>`` > ``procrunner.yml`` > ``.foreman`` >
-defaults. The base port goes on down the chain: ``PORT`` from the env files or the
-environment (as ``--env-precedence`` says), then 5000 (``environment.base_port``).
+defaults; the Procfile also comes from honcho's ``PROCFILE`` in the env files, below
+``.foreman``. Unless the first two name the app's folder (``-d``, ``-f``), it is the current
+one, or, when that neither holds a Procfile nor names one, the nearest folder upward that
+holds a Procfile (as the clients find it); its settings files are the ones read. The base
+port goes on down the chain: ``PORT`` from the env files or the environment (as
+``--env-precedence`` says), then 5000 (``environment.base_port``).
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from typing import Any, TypeVar
 from procrunner.config.app import App, load_app
 from procrunner.config.chaos_spec import parse_chaos
 from procrunner.config.declare import BUILT_KEY, SECTION_KEY, Setting
+from procrunner.config.discovery import find_root
 from procrunner.config.model import BY_FLAG, SETTINGS, SOCKET_VARIABLE
 from procrunner.config.quoting import quote
 from procrunner.config.restart_rules import (
@@ -35,13 +40,15 @@ from procrunner.config.restart_rules import (
 from procrunner.config.settings import AppOptions, RouterOptions, RunOptions, StartSettings
 from procrunner.config.sources import (
     FileLayer,
+    Layer,
     Value,
     command_line_layer,
     convert,
+    env_file_layer,
     environment_layer,
     foreman_layer,
+    named_folder,
     settings_file_layer,
-    settings_folder,
 )
 from procrunner.config.types import TypesResult, type_settings
 from procrunner.config.values import DEFAULT, Source, blamed
@@ -56,7 +63,7 @@ class Sources:
 
     values: Mapping[str, Value]
     file: FileLayer  # procrunner.yml: its ``types:`` are read once the Procfile is known
-    folder: Path  # where procrunner.yml and .foreman were looked for
+    folder: Path  # the app's folder: where procrunner.yml and .foreman were looked for
     warnings: tuple[str, ...]
 
     def get(self, name: str, kind: type[T]) -> T | None:
@@ -77,26 +84,90 @@ class Loaded:
     settings: StartSettings
     types: TypesResult
 
+    @property
+    def notice(self) -> str | None:
+        return procfile_notice(self.sources, self.app.procfile)
+
+
+@dataclass(frozen=True)
+class _Folder:
+    """One candidate app folder and the settings read there."""
+
+    path: Path
+    layers: tuple[Layer, ...]  # by precedence: command line ... PROCFILE in the env files
+    file: FileLayer
+    foreman: FileLayer
+
+    @property
+    def holds_app(self) -> bool:
+        """A Procfile is named, or is there."""
+        return any("procfile" in layer for layer in self.layers) or (
+            self.path / "Procfile").is_file()
+
+
+def _read_folder(path: Path, cli: Layer, env: Layer) -> _Folder:
+    file = settings_file_layer(path)
+    foreman = foreman_layer(path)
+    layers: tuple[Layer, ...] = (cli, env, file.settings, foreman.settings)
+    if not any("procfile" in layer for layer in layers):
+        layers += (env_file_layer(_env_files(layers, path), path),)
+    return _Folder(path, layers, file, foreman)
+
+
+def _env_files(layers: tuple[Layer, ...], root: Path) -> tuple[Path, ...]:
+    """The env files the app will read: ``env`` from its first source, else ROOT/.env."""
+    named = next((layer["env"].value for layer in layers if "env" in layer), None)
+    if named is not None:
+        assert isinstance(named, tuple)
+        return named
+    default = root / ".env"
+    return (default,) if default.is_file() else ()
+
 
 def read_sources(args: argparse.Namespace, os_env: Mapping[str, str]) -> Sources:
     cli = command_line_layer(args)
     env = environment_layer(os_env)
-    folder = settings_folder(cli, env)
-    file = settings_file_layer(folder)
-    foreman = foreman_layer(folder)
+    named = named_folder(cli, env)
+    folder = _read_folder(named or Path(), cli, env)
+    if named is None and not folder.holds_app:
+        found = find_root(Path.cwd())
+        if found is not None:
+            folder = _read_folder(found, cli, env)
     values: dict[str, Value] = {}
     for setting in SETTINGS:
-        given = (layer[setting.name] for layer in (cli, env, file.settings, foreman.settings)
-                 if setting.name in layer)
+        given = (layer[setting.name] for layer in folder.layers if setting.name in layer)
         default = (convert(setting, setting.default, DEFAULT) if setting.default is not None
                    else Value(None, DEFAULT))
         values[setting.name] = next(given, default)
-    return Sources(values, file, folder, (*file.warnings, *foreman.warnings))
+    return Sources(values, folder.file, folder.path,
+                   (*folder.file.warnings, *folder.foreman.warnings))
+
+
+def procfile_notice(sources: Sources, procfile: Path) -> str | None:
+    """Which Procfile is used, when it is not in the current folder and the command line
+    did not name it (found upward, or named by a variable or a settings file)."""
+    typed = any(sources.values[name].origin.source is Source.COMMAND_LINE
+                for name in ("procfile", "root"))
+    used = procfile.absolute()
+    if typed or used.parent.resolve() == Path.cwd().resolve():
+        return None
+    return f"using the Procfile {used}"
 
 
 def app_options(sources: Sources, types: tuple[str, ...] = ()) -> AppOptions:
     """Where the app is and how to read it, from every source."""
-    return _fill(AppOptions, "app.", _Context(sources, {}), types=types)
+    return _fill(AppOptions, "app.", _Context(sources, {}), types=types, **_found_root(sources))
+
+
+def _found_root(sources: Sources) -> dict[str, Path]:
+    """The root, when no source names it and the Procfile is not named either, or is named
+    by an env file (as honcho, relative to the root): the app's folder. Else, as ever, the
+    Procfile's folder."""
+    values = sources.values
+    named_by = values["procfile"].origin.source
+    if values["root"].value is None and named_by in (Source.DEFAULT, Source.ENV_FILE):
+        return {"root": sources.folder}
+    return {}
 
 
 def load(args: argparse.Namespace, os_env: Mapping[str, str]) -> Loaded:

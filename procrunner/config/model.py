@@ -63,21 +63,51 @@ TYPE_KEYS: tuple[TypeKey, ...] = tuple(
 TYPE_KEY_NAMES = tuple(key.name for key in TYPE_KEYS)
 
 
+# The settings whose flags honcho's users type before the command too (`-f Procfile.dev start`).
+BEFORE_COMMAND: tuple[Setting, ...] = tuple(s for s in SETTINGS if s.before_command)
+# Where those are kept when given before the command: apart, for the command's own parser
+# sets every one of its flags it was not given (to None) over what the main parser read.
+_BEFORE = "before_command."
+# The flags given before the command that take the next word as their value.
+VALUE_FLAGS_BEFORE_COMMAND = frozenset(
+    name for s in BEFORE_COMMAND for flag in s.flags if flag.metavar is not None
+    for name in flag.names
+)
+
+
 def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
     """The flags of every setting offered by ``command``; unset flags stay None."""
     for setting in SETTINGS:
-        if command not in setting.commands:
-            continue
-        for flag in setting.flags:
-            if flag.negatable:
-                parser.add_argument(*flag.names, dest=setting.name, default=None,
-                                    action=argparse.BooleanOptionalAction, help=_help(setting))
-            elif flag.metavar is not None:
-                parser.add_argument(*flag.names, dest=setting.name, metavar=flag.metavar,
-                                    choices=setting.choices or None, help=_help(setting))
-            else:
-                parser.add_argument(*flag.names, dest=setting.name, action="store_const",
-                                    const=flag.const, help=_help(setting))
+        if command in setting.commands:
+            _add_flags(parser, setting, setting.name)
+
+
+def add_before_command_arguments(parser: argparse.ArgumentParser) -> None:
+    """The flags that may also come before the command, on the main parser."""
+    for setting in BEFORE_COMMAND:
+        _add_flags(parser, setting, _BEFORE + setting.name)
+
+
+def apply_before_command(args: argparse.Namespace) -> None:
+    """Settings given before the command count where the command's own flags left them
+    unset: given on both sides, the one after the command wins."""
+    for setting in BEFORE_COMMAND:
+        given = vars(args).pop(_BEFORE + setting.name, None)
+        if given is not None and getattr(args, setting.name, None) is None:
+            setattr(args, setting.name, given)
+
+
+def _add_flags(parser: argparse.ArgumentParser, setting: Setting, dest: str) -> None:
+    for flag in setting.flags:
+        if flag.negatable:
+            parser.add_argument(*flag.names, dest=dest, default=None,
+                                action=argparse.BooleanOptionalAction, help=_help(setting))
+        elif flag.metavar is not None:
+            parser.add_argument(*flag.names, dest=dest, metavar=flag.metavar,
+                                choices=setting.choices or None, help=_help(setting))
+        else:
+            parser.add_argument(*flag.names, dest=dest, action="store_const",
+                                const=flag.const, help=_help(setting))
 
 
 def _help(setting: Setting) -> str:

@@ -141,7 +141,8 @@ class Style:
     timestamps: bool = built(value=True)  # false: --no-timestamp
     color: bool = setting(
         "auto-bool", "colour the prefixes (`auto`: when stdout is a terminal and `NO_COLOR` is "
-        "unset)", negatable("--color"), value=False, default="auto")
+        "unset)", negatable("--color", "--colour"), value=False, default="auto",
+        before_command=True)
     timestamp_format: TimestampFormat = built(declare(
         "choice", "the time in prefixes: local `HH:MM:SS`, ISO 8601, seconds since the start, "
         "or none (`--no-timestamp`)",
@@ -150,7 +151,8 @@ class Style:
     ), value="local")
     prefix: bool = setting(
         "bool", "prefix each output line with time and instance name (`--no-prefix`: bare "
-        "lines)", switch("--no-prefix", const=False), value=True, default=True)
+        "lines)", switch("--no-prefix", const=False), value=True, default=True,
+        before_command=True)
     merge_stderr: bool = setting(
         "bool", "show stderr lines like stdout lines", switch("--merge-stderr"), value=False,
         default=False)
@@ -237,15 +239,19 @@ class AppOptions:
     """Where the app is and how to read it: shared by every command that loads the app."""
 
     procfile: Path | None = setting(
-        "path", "the Procfile (default `ROOT/Procfile`, else `./Procfile`)",
-        takes("-f", "--procfile", metavar="FILE"), commands=APP_COMMANDS)
+        "path", "the Procfile (default: `PROCFILE` from the env files, relative to the root, "
+        "else `ROOT/Procfile`)",
+        takes("-f", "--procfile", metavar="FILE"), commands=APP_COMMANDS, before_command=True)
     root: Path | None = setting(
         "path", "the app root: children run there; `.env`, `procrunner.yml` and `.foreman` are "
-        "read there (default: the Procfile's folder)", takes("-d", "--root", metavar="DIR"),
-        commands=APP_COMMANDS)
+        "read there (default: the folder of a Procfile named by `-f` or a settings file; else "
+        "the current folder, or the nearest one upward that holds a `Procfile`)",
+        takes("-d", "--root", metavar="DIR"),
+        commands=APP_COMMANDS, before_command=True)
     env_files: tuple[Path, ...] | None = setting(
         "paths", "env files, instead of `ROOT/.env`; later files win",
-        takes("-e", "--env", metavar="FILES"), name="env", commands=APP_COMMANDS)
+        takes("-e", "--env", metavar="FILES"), name="env", commands=APP_COMMANDS,
+        before_command=True)
     env_precedence: EnvPrecedence = setting(
         "choice", "which wins when a variable is both in an env file and in procrunner's "
         "environment", takes("--env-precedence", metavar="WHICH"), value="file",

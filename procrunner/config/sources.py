@@ -1,12 +1,12 @@
-"""The four places settings come from, each read into ``Value`` records that know their
-origin: the command line, ``PROCRUNNER_<NAME>`` variables, ``procrunner.yml`` and
-``.foreman`` (both in the app root). Values are checked here, as they are read; merging
-them is ``load``'s job."""
+"""The places settings come from, each read into ``Value`` records that know their origin:
+the command line, ``PROCRUNNER_<NAME>`` variables, ``procrunner.yml`` and ``.foreman`` (both
+in the app root), and honcho's ``PROCFILE`` in the env files. Values are checked here, as
+they are read; merging them is ``load``'s job."""
 
 from __future__ import annotations
 
 import argparse
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,6 +27,7 @@ from procrunner.errors import ProcrunnerError
 
 SETTINGS_FILE = "procrunner.yml"
 FOREMAN_FILE = ".foreman"
+PROCFILE_VARIABLE = "PROCFILE"  # honcho's: names the Procfile in an env file
 # foreman's option names, and what they are called here
 FOREMAN_KEYS = {
     "formation": "formation",
@@ -88,15 +89,15 @@ def environment_layer(env: Mapping[str, str]) -> Layer:
     return layer
 
 
-def settings_folder(*layers: Layer) -> Path:
-    """Where the settings files are: the root, else the Procfile's folder, else here."""
+def named_folder(*layers: Layer) -> Path | None:
+    """The app's folder as these layers name it: the root, else the Procfile's folder."""
     for layer in layers:
         if "root" in layer:
             return _as_path(layer["root"])
     for layer in layers:
         if "procfile" in layer:
             return _as_path(layer["procfile"]).parent
-    return Path()
+    return None
 
 
 def _as_path(value: Value) -> Path:
@@ -217,3 +218,17 @@ def foreman_layer(folder: Path) -> FileLayer:
         layer.settings[name] = convert(BY_NAME[name], raw, origin, folder)
     return layer
 
+
+
+def env_file_layer(files: Sequence[Path], root: Path) -> Layer:
+    """honcho's ``PROCFILE`` in the env files (a later file wins), relative to the app root;
+    an empty one counts as unset."""
+    from procrunner.config.environment import parse_env_file  # dotenv: only when needed
+
+    layer: Layer = {}
+    for path in files:
+        text = parse_env_file(path).get(PROCFILE_VARIABLE, "")
+        if text.strip():
+            origin = Origin(Source.ENV_FILE, shown_path(path), key=PROCFILE_VARIABLE)
+            layer["procfile"] = convert(BY_NAME["procfile"], text, origin, root)
+    return layer

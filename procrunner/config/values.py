@@ -25,10 +25,11 @@ class Source(enum.IntEnum):
     """Where a value came from; a higher one wins."""
 
     DEFAULT = 0
-    FOREMAN = 1
-    FILE = 2
-    ENVIRONMENT = 3
-    COMMAND_LINE = 4
+    ENV_FILE = 1  # honcho's PROCFILE in .env: the only setting an env file gives
+    FOREMAN = 2
+    FILE = 3
+    ENVIRONMENT = 4
+    COMMAND_LINE = 5
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,8 @@ class Origin:
             return "command line"
         if self.source is Source.ENVIRONMENT:
             return f"environment {self.where}"
+        if self.source is Source.ENV_FILE:
+            return f"{self.key} in {self.where}"
         return self.where if self.line is None else f"{self.where}:{self.line}"
 
     def blame(self, error: ProcrunnerError, raw: object) -> ProcrunnerError:

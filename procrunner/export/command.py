@@ -57,6 +57,8 @@ def _export(args: argparse.Namespace) -> int:
     loaded = load(args, os.environ)  # the same settings as start, from every source
     for warning in loaded.sources.warnings:
         print(f"procrunner: warning: {warning}", file=sys.stderr)
+    if loaded.notice:
+        print(f"procrunner: {loaded.notice}", file=sys.stderr)
     app = loaded.app
     name = app_label(args.app, given=True) if args.app else app_label(app.root.name, given=False)
     outdir = Path(args.outdir)
