@@ -249,6 +249,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     apply_before_command(args)
     try:
         status: int = args.handler(args)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # Whoever read the output (``| head``) has had enough: a quiet, successful end; what
+        # is still buffered goes nowhere, so that the interpreter's exit cannot fail on it.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except MachineLimit as exc:
         print(f"procrunner: {exc}", file=sys.stderr)
         return 1

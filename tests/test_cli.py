@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+
 import pytest
-from harness import App
+from harness import PROCRUNNER, App
 
 from procrunner import __version__
 
@@ -141,3 +144,22 @@ def test_run_a_procfile_entry_takes_the_base_port_from_the_settings_file(app: Ap
     app.write("procrunner.yml", "port: 7000\n")
     result = app.cli("run", "worker")
     assert (result.returncode, result.stdout) == (0, "worker on 7100\n"), result.stderr
+
+
+@pytest.mark.parametrize("command", ["check", "config"])
+def test_check_and_config_piped_into_a_reader_that_left_end_quietly(
+    app: App, command: str
+) -> None:
+    """`procrunner check | head -1` ended in a BrokenPipeError traceback. Here the reader has
+    left before procrunner writes at all."""
+    app.procfile("web: sleep 1\nworker: sleep 1\n")
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        result = subprocess.run(
+            [*PROCRUNNER, command], cwd=app.root, env=app.env, stdout=write_end,
+            stderr=subprocess.PIPE, text=True, timeout=30,
+        )
+    finally:
+        os.close(write_end)
+    assert (result.returncode, result.stderr) == (0, "")
