@@ -12,6 +12,7 @@ import signal
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 from procrunner.config.app import App
 from procrunner.config.environment import load_env_files
@@ -41,6 +42,11 @@ def looks_secret(key: str, value: str) -> bool:
     return bool(_SECRET_KEY.search(key) or _URL_WITH_PASSWORD.match(value))
 
 
+RELEASE = "release"  # Heroku's release phase: the Procfile type that runs before the others
+Condition = Literal["ready", "completed"]
+SYSTEMD_INSTALL_DIR = Path("/etc/systemd/system")
+
+
 @dataclass(frozen=True)
 class ExportOptions:
     """What ``export`` adds to the app's settings."""
@@ -48,6 +54,12 @@ class ExportOptions:
     outdir: Path
     app_name: str
     image: str | None = None
+    namespace: str | None = None  # kubernetes
+    publish_all: bool = False  # compose: publish ports on every interface, not 127.0.0.1
+    include_secrets: bool = False  # kubernetes: the Secret with its values
+    user: str | None = None  # systemd: User= (and Group=, from USER:GROUP or the user's name)
+    path: str | None = None  # systemd: Environment=PATH=
+    install_dir: Path = SYSTEMD_INSTALL_DIR  # systemd: where the unit and env files go
 
 
 @dataclass(frozen=True)
@@ -65,7 +77,12 @@ class ExportType:
     stop_timeout: float
     stop_signal: int
     tty: bool
-    depends_on: tuple[str, ...]  # labels
+    depends_on: tuple[tuple[str, Condition], ...]  # (label, condition)
+    once: bool  # runs to completion and is never restarted: the release step, a one-shot
+
+    @property
+    def release(self) -> bool:
+        return self.name == RELEASE
 
     @property
     def replicas(self) -> int:
@@ -79,12 +96,21 @@ class ExportType:
 @dataclass(frozen=True)
 class ExportModel:
     app: str
-    image: str | None
+    options: ExportOptions
     root: Path
     outdir: Path
     types: tuple[ExportType, ...]
     env: Mapping[str, str]  # env-file values only, in key order; never the OS environment
     run: RunOptions
+
+    @property
+    def image(self) -> str | None:
+        return self.options.image
+
+    @property
+    def services(self) -> tuple[ExportType, ...]:
+        """The types that keep running (not the release step or one-shots)."""
+        return tuple(t for t in self.types if not t.once)
 
     @property
     def secret_keys(self) -> tuple[str, ...]:
@@ -96,11 +122,15 @@ class ExportModel:
         plain = {k: v for k, v in self.env.items() if k not in secret}
         return plain, {k: v for k, v in self.env.items() if k in secret}
 
-    def instance_env(self, port: str, scratch: str) -> dict[str, str]:
-        """What procrunner itself gives each instance, in the platform's terms."""
+    def instance_env(self, port: str, scratch: str, container: bool = False) -> dict[str, str]:
+        """What procrunner itself gives each instance, in the platform's terms; in a container
+        also ``HOST=0.0.0.0`` (unless the env files set it), as 127.0.0.1 there is reachable
+        from that container alone."""
         env = {"PORT": port, **dict.fromkeys(SCRATCH_VARIABLES, scratch)}
         if "PYTHONUNBUFFERED" not in self.env:
             env["PYTHONUNBUFFERED"] = "1"
+        if container and "HOST" not in self.env:
+            env["HOST"] = "0.0.0.0"
         return dict(sorted(env.items()))
 
 
@@ -138,23 +168,32 @@ def build_model(app: App, run: RunOptions, options: ExportOptions) -> ExportMode
                                   "choose a shorter --app", "--app")
         settings = run.for_type(kind.name)
         ready = run.readiness(kind.name).kind
+        port = app.base_port + PORT_STEP * index
+        release = kind.name == RELEASE
+        depends_on: list[tuple[str, Condition]] = [(labels[d], "ready")
+                                                   for d in settings.depends_on]
+        if not release and RELEASE in labels:
+            depends_on.insert(0, (RELEASE, "completed"))
         types.append(ExportType(
             name=kind.name,
             label=labels[kind.name],
             command=shell_command(kind.command),
-            port=app.base_port + PORT_STEP * index,
-            slot_ports=tuple(s.port for s in app.plan if s.type_name == kind.name),
-            listens=ready == "port",
+            port=port,
+            # the release step runs once per deploy, whatever the formation says
+            slot_ports=(port,) if release else tuple(
+                s.port for s in app.plan if s.type_name == kind.name),
+            listens=ready == "port" and not release,
             ready=ready,
-            policy=run.restart.policy(kind.name),
+            policy=Policy.NEVER if release else run.restart.policy(kind.name),
             stop_timeout=run.stop_timeout_of(kind.name),
             stop_signal=settings.stop_signal,
             tty=settings.tty,
-            depends_on=tuple(labels[d] for d in settings.depends_on),
+            depends_on=tuple(depends_on),
+            once=release,
         ))
     file_env = load_env_files(app.env_files)
     env = {k: file_env[k] for k in sorted(file_env) if k not in INSTANCE_VARIABLES}
-    return ExportModel(options.app_name, options.image, app.root, options.outdir.absolute(),
+    return ExportModel(options.app_name, options, app.root, options.outdir.absolute(),
                        tuple(types), env, run)
 
 
@@ -191,7 +230,7 @@ def unmapped(model: ExportModel, platform: Platform) -> tuple[str, ...]:
     """What the export cannot say, in a stable order (empty when everything maps)."""
     notes: list[str] = []
     for policy, why in platform.approximated.items():
-        kinds = [t.name for t in model.types if t.policy is policy]
+        kinds = [t.name for t in model.services if t.policy is policy]
         if kinds:
             notes.append(f"restart {policy.value} ({', '.join(kinds)}): {why}")
 
@@ -206,9 +245,10 @@ def unmapped(model: ExportModel, platform: Platform) -> tuple[str, ...]:
     if not platform.tty:
         named("tty", [t.name for t in model.types if t.tty], "no terminal to attach to")
     if not platform.depends_on:
-        named("depends_on", [t.name for t in model.types if t.depends_on],
+        named("depends_on", [t.name for t in model.services
+                             if any(c == "ready" for _, c in t.depends_on)],
               "no start order: make the app retry its dependencies")
-    named("readiness", [f"{t.name}={t.ready}" for t in model.types
+    named("readiness", [f"{t.name}={t.ready}" for t in model.services
                         if t.ready == "log" or (t.ready == "port" and not platform.port_readiness)],
           f"not checked by {platform.name}")
     rules = model.run.restart
