@@ -4,8 +4,8 @@ greeting from its environment; GET /mark leaves a file in the scratch folder."""
 import json
 import os
 import socket
-from pathlib import Path
 from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
 
 
 class Handler(BaseHTTPRequestHandler):
