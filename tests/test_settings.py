@@ -162,7 +162,7 @@ def test_per_type_settings_from_the_file(root: Path) -> None:
     worker = settings.run.for_type("worker")
     assert worker.stop_signal == 2 and settings.run.stop_timeout_of("worker") == 30.0
     assert worker.ready == Readiness("log", "worker (up|ready)")
-    assert worker.depends_on == ("web",) and worker.watch == ("*.py",)
+    assert worker.depends_on == {"web": "ready"} and worker.watch == ("*.py",)
     assert settings.audit_ignore == (root / "db.sqlite3",)
     assert settings.run.readiness("web") == Readiness("none")
     assert settings.run.for_type("web").tty and not worker.tty

@@ -23,7 +23,10 @@ Kind = Literal[
     "text", "spec", "bool", "auto-bool", "port", "duration", "choice", "path", "paths", "types"
 ]
 # what a per-type key accepts; see types.py for each one's rules
-TypeKind = Literal["policy", "signal", "duration", "words", "ready", "bool", "types", "paths"]
+TypeKind = Literal[
+    "policy", "signal", "duration", "words", "ready", "health", "bool", "dependencies", "paths",
+    "command",
+]
 
 ENV_PREFIX = "PROCRUNNER_"
 APP_COMMANDS = frozenset({"start", "check", "run", "config", "export"})

@@ -7,7 +7,7 @@ import signal
 
 from procrunner.config.load import Loaded
 from procrunner.config.model import SETTINGS, TYPE_KEY_NAMES
-from procrunner.config.settings import Readiness
+from procrunner.config.settings import Dependencies, Health, Readiness
 from procrunner.config.values import DEFAULT, Origin
 
 
@@ -23,7 +23,15 @@ def shown(value: object) -> str:
     if isinstance(value, Readiness):
         if value.any_listener:
             return "port: any"
-        return f"log: {value.pattern}" if value.kind == "log" else value.kind
+        if value.kind == "log":
+            return f"log: {value.pattern}"
+        return f"{value.kind}: {value.target}" if value.target is not None else value.kind
+    if isinstance(value, Health):
+        check = value.kind if value.target is None else f"{value.kind}: {value.target}"
+        return (f"{check}, every {value.every:g}s, timeout {value.timeout:g}s, failures "
+                f"{value.failures}, grace {value.grace:g}s")
+    if isinstance(value, Dependencies):
+        return ",".join(f"{name}={condition}" for name, condition in value.items()) or "-"
     return str(value)
 
 

@@ -10,7 +10,7 @@ read these declarations (``model``).
 from __future__ import annotations
 
 import signal
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
@@ -36,18 +36,59 @@ from procrunner.config.restart_rules import Policy, RestartRules
 EnvPrecedence = Literal["file", "os"]
 OutputFormat = Literal["text", "json"]
 TimestampFormat = Literal["local", "iso", "relative"]
-ReadyKind = Literal["port", "log", "uptime", "none"]
+ReadyKind = Literal["port", "log", "uptime", "none", "http", "exec"]
+HealthKind = Literal["http", "exec", "port"]
+Condition = Literal["ready", "completed"]
+RELEASE_TYPE = "release"  # the Procfile type run once before the formation (Heroku's)
 
 
 @dataclass(frozen=True)
 class Readiness:
     """When an incarnation counts as RUNNING: its PORT accepts connections (``port``), an
-    output line matches ``pattern`` (``log``), it has stayed up ``start_seconds``
-    (``uptime``), or at once (``none``)."""
+    output line matches ``pattern`` (``log``), a GET of ``target`` on its PORT answers 2xx or
+    3xx (``http``), the command ``target`` exits 0 (``exec``), it has stayed up
+    ``start_seconds`` (``uptime``), or at once (``none``)."""
 
     kind: ReadyKind = "uptime"
     pattern: str | None = None  # a regular expression, searched in each output line
     any_listener: bool = False  # port: a listener outside its tree will do (docker's proxy)
+    target: str | None = None  # http: the path; exec: the command
+
+
+@dataclass(frozen=True)
+class Health:
+    """A liveness check (``health:``): once RUNNING and ``grace`` seconds on, every ``every``
+    seconds a check bounded by ``timeout``; ``failures`` in a row restart the instance."""
+
+    kind: HealthKind
+    target: str | None = None  # http: the path; exec: the command; port: none
+    every: float = 10.0
+    timeout: float = 2.0
+    failures: int = 3
+    grace: float = 30.0
+
+
+@dataclass(frozen=True, eq=False)
+class Dependencies(Mapping[str, Condition]):
+    """``depends_on``: the types a type waits for, each with its condition: ``ready`` (every
+    instance RUNNING) or ``completed`` (every instance exited 0). Frozen and hashable."""
+
+    pairs: tuple[tuple[str, Condition], ...] = ()
+
+    def __getitem__(self, name: str) -> Condition:
+        for needed, condition in self.pairs:
+            if needed == name:
+                return condition
+        raise KeyError(name)
+
+    def __iter__(self) -> Iterator[str]:
+        return (needed for needed, _ in self.pairs)
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def __hash__(self) -> int:
+        return hash(frozenset(self.pairs))
 
 
 @dataclass(frozen=True)
@@ -66,11 +107,26 @@ class TypeSettings:
         "words", "globs, relative to the app root, whose changes restart it (default: every "
         "file)", ())
     ready: Readiness | None = type_key(  # None: port for web and the router's type, else uptime
-        "ready", "when it counts as running: `port`, `{port: any}`, `uptime`, `none` or "
-        "`{log: REGEX}` (default: `port` for web and the router's type, else `uptime`)")
+        "ready", "when it counts as running: `port`, `{port: any}`, `uptime`, `none`, "
+        "`{log: REGEX}`, `{http: PATH}` (a GET on its port answers 2xx/3xx) or "
+        "`{exec: COMMAND}` (exits 0) (default: `port` for web and the router's type, else "
+        "`uptime`)")
+    health: Health | None = type_key(
+        "health", "a liveness check, `{http: PATH}`, `{exec: COMMAND}` or `{port: true}`, "
+        "with `every` (10s), `timeout` (2s), `failures` (3) and `grace` (30s): that many "
+        "failures in a row restart it (cause `unhealthy`)")
+    once: bool = type_key(
+        "bool", "`true`: a one-shot step, run to completion and never restarted; its clean "
+        "exit does not stop the formation", False)
     tty: bool = type_key("bool", "`true`: its instances get a terminal (as `--tty`)", False)
-    depends_on: tuple[str, ...] = type_key(  # start only once every instance of these is RUNNING
-        "types", "types whose instances must all be running before it starts", ())
+    depends_on: Dependencies = type_key(
+        "dependencies", "types it waits for: a list (each must be `ready`: every instance "
+        "running) or a mapping `{migrate: completed, redis: ready}` (`completed`: every "
+        "instance exited 0)", Dependencies())
+    stop_command: str | None = type_key(
+        "command", "a command (with the instance's environment) that asks it to stop, "
+        "instead of the stop signal; the signal follows if it is still there when the "
+        "command has ended and half its stop timeout has passed")
     backing: tuple[Path, ...] = type_key(  # ignored by --audit and --watch
         "paths", "backing-service data paths, ignored by the audit and the watcher", ())
 
@@ -144,6 +200,10 @@ class RunOptions:
         takes("--tty", metavar="TYPES"), name="tty",
     ), factory=lambda: MappingProxyType({}))
     watch_debounce: float = 0.3
+    release: bool = setting(
+        "bool", "run the Procfile's `release` type once, before the formation starts; a "
+        "failure ends the run (`--no-release`: skip it)", switch("--no-release", const=False),
+        value=True, default=True)
 
     def for_type(self, type_name: str) -> TypeSettings:
         return self.types.get(type_name, DEFAULT_TYPE)

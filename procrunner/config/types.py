@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import signal
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
@@ -19,7 +19,7 @@ from procrunner.config.declare import TypeKind
 from procrunner.config.model import TYPE_KEYS
 from procrunner.config.quoting import quote
 from procrunner.config.restart_rules import Policy, RestartRules
-from procrunner.config.settings import Readiness, TypeSettings
+from procrunner.config.settings import Condition, Dependencies, Health, Readiness, TypeSettings
 from procrunner.config.sources import FileLayer, Value
 from procrunner.config.values import (
     Convert,
@@ -28,6 +28,7 @@ from procrunner.config.values import (
     blamed,
     choice,
     suggestion,
+    text,
     to_bool,
     to_duration,
     to_paths,
@@ -38,6 +39,11 @@ from procrunner.errors import ProcrunnerError
 OWN_KEY_RANK = Source.FILE + 0.5  # a type's own key beats its file's formation-wide setting
 POLICIES = tuple(policy.value for policy in Policy)
 READY_WORDS = ("port", "uptime", "none")
+CONDITIONS = ("ready", "completed")
+HEALTH_CHECKS = ("http", "exec", "port")
+HEALTH_TIMINGS = ("every", "timeout", "grace")
+HEALTH_EXPECTED = "{http: PATH}, {exec: COMMAND} or {port: true}, with every, timeout, " \
+    "failures, grace"
 
 
 @dataclass(frozen=True)
@@ -83,18 +89,63 @@ def _ready(raw: object, how: Convert) -> Readiness:
                 f"invalid regular expression {quote(raw['log'])}: {exc}", how.flag
             ) from None
         return Readiness(kind="log", pattern=raw["log"])
-    raise how.wrong("port, {port: any}, uptime, none or {log: REGEX}", raw)
+    if isinstance(raw, dict) and list(raw) in (["http"], ["exec"]):
+        kind = next(iter(raw))
+        return Readiness(kind=kind, target=text(raw[kind], how))
+    raise how.wrong("port, {port: any}, uptime, none, {log: REGEX}, {http: PATH} or "
+                    "{exec: COMMAND}", raw)
 
 
-def _types(raw: object, how: Convert) -> tuple[str, ...]:
-    """Names of process types: ``how.choices`` are the Procfile's."""
-    names = to_words(raw, how)
-    for needed in names:
+def _health(raw: object, how: Convert) -> Health:
+    if not isinstance(raw, dict):
+        raise how.wrong(HEALTH_EXPECTED, raw)
+    known = (*HEALTH_CHECKS, *HEALTH_TIMINGS, "failures")
+    for key in raw:
+        if key not in known:
+            name = str(key)
+            raise ProcrunnerError(f"unknown key {quote(name)}{suggestion(name, known)}",
+                                  how.flag)
+    checks = [key for key in raw if key in HEALTH_CHECKS]
+    if len(checks) != 1:
+        raise how.wrong(HEALTH_EXPECTED, raw)
+    kind = checks[0]
+    if kind == "port" and raw[kind] is not True:
+        raise how.wrong("port: true", raw[kind])
+    timings = {key: to_duration(raw[key], how) for key in HEALTH_TIMINGS if key in raw}
+    for key in ("every", "timeout"):
+        if timings.get(key) == 0:
+            raise ProcrunnerError(f"{key}: expected a duration above 0, got {quote(raw[key])}",
+                                  how.flag)
+    failures = raw.get("failures", 3)
+    if isinstance(failures, bool) or not isinstance(failures, int) or failures < 1:
+        raise how.wrong("failures: a whole number of at least 1", failures)
+    target = None if kind == "port" else text(raw[kind], how)
+    return Health(kind, target, failures=failures, **timings)
+
+
+def _dependencies(raw: object, how: Convert) -> Dependencies:
+    """A list of process types (each ``ready``), or a mapping of type to condition;
+    ``how.choices`` are the Procfile's types."""
+    pairs: list[tuple[str, Condition]]
+    if isinstance(raw, dict):
+        pairs = [(str(needed), _condition(condition, how)) for needed, condition in raw.items()]
+    else:
+        pairs = [(needed, "ready") for needed in to_words(raw, how)]
+    for needed, _ in pairs:
         if needed not in how.choices:
             raise ProcrunnerError(
                 f"unknown process type {quote(needed)}{suggestion(needed, how.choices)}",
                 how.flag)
-    return names
+    return Dependencies(tuple(pairs))
+
+
+def _condition(raw: object, how: Convert) -> Condition:
+    if raw == "completed":
+        return "completed"
+    if raw == "ready":
+        return "ready"
+    hint = suggestion(raw, CONDITIONS) if isinstance(raw, str) else ""
+    raise ProcrunnerError(f"expected ready or completed, got {quote(raw)}{hint}", how.flag)
 
 
 _PARSERS: dict[TypeKind, Callable[[object, Convert], object]] = {
@@ -103,9 +154,11 @@ _PARSERS: dict[TypeKind, Callable[[object, Convert], object]] = {
     "duration": to_duration,
     "words": to_words,
     "ready": _ready,
+    "health": _health,
     "bool": to_bool,
-    "types": _types,
+    "dependencies": _dependencies,
     "paths": to_paths,
+    "command": text,
 }
 _KINDS = {key.name: key.kind for key in TYPE_KEYS}
 
@@ -179,7 +232,7 @@ def _check_cycles(
         )
 
 
-def _find_cycle(graph: Mapping[str, tuple[str, ...]]) -> list[str] | None:
+def _find_cycle(graph: Mapping[str, Iterable[str]]) -> list[str] | None:
     """A path ``a -> b -> a`` if the graph has a cycle (depth first, in Procfile order)."""
     done: set[str] = set()
 

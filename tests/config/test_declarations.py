@@ -23,7 +23,13 @@ from procrunner.config.model import (
 )
 from procrunner.config.report import config_lines
 from procrunner.config.restart_rules import Policy
-from procrunner.config.settings import Readiness, StartSettings, TypeSettings
+from procrunner.config.settings import (
+    Dependencies,
+    Health,
+    Readiness,
+    StartSettings,
+    TypeSettings,
+)
 
 # fields that are the program's own, not a user's setting
 INTERNAL = {"app.types", "run.start_seconds", "run.memory_interval", "run.watch_debounce"}
@@ -122,9 +128,11 @@ TYPE_SAMPLES: dict[str, tuple[object, object]] = {
     "duration": ("7s", 7.0),
     "words": (["*.py"], ("*.py",)),
     "ready": ("none", Readiness("none")),
+    "health": ({"port": True}, Health("port")),
     "bool": (True, True),
-    "types": (["web"], ("web",)),
+    "dependencies": (["web"], Dependencies((("web", "ready"),))),
     "paths": (["db"], None),  # relative to the file's folder
+    "command": ("redis-cli shutdown", "redis-cli shutdown"),
 }
 
 
