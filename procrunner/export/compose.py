@@ -20,6 +20,10 @@ SCRATCH = "/scratch"
 PLATFORM = Platform(
     name="compose",
     chaos_tools="Pumba",
+    # a healthcheck runs a command in the container: no curl or nc can be assumed there
+    readiness=frozenset({"none", "uptime", "exec"}),
+    health=frozenset({"exec"}),
+    health_restarts=False,
 )
 # Compose's env-file keys; a value in single quotes is taken literally (no ${} expansion).
 _KEY = re.compile(r"[A-Za-z0-9_.]+", re.ASCII)
@@ -29,7 +33,9 @@ _CONDITIONS = {"ready": "service_started", "completed": "service_completed_succe
 
 def render(model: ExportModel) -> tuple[ExportFile, ...]:
     env_name = f"{model.app}.env"
-    services = {kind.label: _service(model, kind, env_name if model.env else None)
+    checks = {kind.label: check for kind in model.types
+              if (check := _healthcheck(kind)) is not None}
+    services = {kind.label: _service(model, kind, env_name if model.env else None, checks)
                 for kind in model.types}
     files = [ExportFile("compose.yaml", yaml_text({"services": services}))]
     if model.env:
@@ -49,7 +55,21 @@ def _quoted(key: str, value: str) -> str:
                           "newline: a Compose env file cannot hold it literally", "compose")
 
 
-def _service(model: ExportModel, kind: ExportType, env_file: str | None) -> dict[str, Any]:
+def _healthcheck(kind: ExportType) -> dict[str, Any] | None:
+    """``health: {exec: ...}`` as it is; else ``ready: {exec: ...}``, checked until healthy
+    (what ``depends_on`` a ready type waits for)."""
+    health, readiness = kind.health, kind.readiness
+    if health is not None and health.kind == "exec" and health.target:
+        return {"test": ["CMD-SHELL", health.target.replace("$", "$$")],
+                "interval": duration_text(health.every), "timeout": duration_text(health.timeout),
+                "retries": health.failures, "start_period": duration_text(health.grace)}
+    if readiness.kind == "exec" and readiness.target:
+        return {"test": ["CMD-SHELL", readiness.target.replace("$", "$$")], "interval": "1s"}
+    return None
+
+
+def _service(model: ExportModel, kind: ExportType, env_file: str | None,
+             checks: dict[str, dict[str, Any]]) -> dict[str, Any]:
     service: dict[str, Any] = {
         "image": model.image,
         "entrypoint": ["/bin/sh", "-c", kind.command.replace("$", "$$")],  # no interpolation
@@ -69,8 +89,11 @@ def _service(model: ExportModel, kind: ExportType, env_file: str | None) -> dict
         interface = "" if model.options.publish_all else "127.0.0.1::"
         service["ports"] = [f"{interface}{kind.port}"]
     if kind.depends_on:
-        service["depends_on"] = {label: {"condition": _CONDITIONS[condition]}
-                                 for label, condition in kind.depends_on}
+        service["depends_on"] = {label: {"condition": "service_healthy" if (
+            condition == "ready" and label in checks) else _CONDITIONS[condition]}
+            for label, condition in kind.depends_on}
+    if kind.label in checks:
+        service["healthcheck"] = checks[kind.label]
     if kind.tty:
         service.update(tty=True, stdin_open=True)
     return service

@@ -26,7 +26,9 @@ PLATFORM = Platform(
     chaos_tools="Chaos Mesh or LitmusChaos",
     stop_signal=False,
     depends_on=False,
-    port_readiness=True,
+    readiness=frozenset({"none", "uptime", "port", "http", "exec"}),
+    health=frozenset({"http", "exec", "port"}),
+    stop_command=True,
 )
 
 Object = dict[str, Any]
@@ -111,10 +113,33 @@ def _container(model: ExportModel, kind: ExportType, sources: list[Object]) -> O
         container["envFrom"] = sources
     if kind.listens:
         container["ports"] = [{"containerPort": kind.port, "protocol": "TCP"}]
-        container["readinessProbe"] = {"tcpSocket": {"port": kind.port}, "periodSeconds": 1}
+    readiness = kind.readiness
+    if readiness.kind in ("port", "http", "exec") and not kind.once:
+        container["readinessProbe"] = {**_probe(kind, readiness.kind, readiness.target),
+                                       "periodSeconds": 1}
+    if kind.health is not None and not kind.once:
+        health = kind.health
+        container["livenessProbe"] = {
+            **_probe(kind, health.kind, health.target),
+            "initialDelaySeconds": math.ceil(health.grace),
+            "periodSeconds": max(1, math.ceil(health.every)),
+            "timeoutSeconds": max(1, math.ceil(health.timeout)),
+            "failureThreshold": health.failures,
+        }
+    if kind.stop_command:
+        container["lifecycle"] = {"preStop": {"exec": {
+            "command": ["/bin/sh", "-c", kind.stop_command]}}}
     if kind.tty:
         container.update(tty=True, stdin=True)
     return container
+
+
+def _probe(kind: ExportType, check: str, target: str | None) -> Object:
+    if check == "http":
+        return {"httpGet": {"path": target or "/", "port": kind.port}}
+    if check == "exec":
+        return {"exec": {"command": ["/bin/sh", "-c", target or "true"]}}
+    return {"tcpSocket": {"port": kind.port}}
 
 
 def _pod(model: ExportModel, kind: ExportType, sources: list[Object], restart: str) -> Object:

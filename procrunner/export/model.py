@@ -12,14 +12,20 @@ import signal
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
 
 from procrunner.config.app import App
 from procrunner.config.environment import load_env_files
 from procrunner.config.formation import PORT_STEP
 from procrunner.config.procfile import shell_command
 from procrunner.config.restart_rules import Backoff, Policy
-from procrunner.config.settings import ReadyKind, RunOptions
+from procrunner.config.settings import (
+    RELEASE_TYPE,
+    Condition,
+    Health,
+    Readiness,
+    ReadyKind,
+    RunOptions,
+)
 from procrunner.errors import ProcrunnerError
 
 # What procrunner sets per instance: never taken from the env files into an export.
@@ -42,8 +48,6 @@ def looks_secret(key: str, value: str) -> bool:
     return bool(_SECRET_KEY.search(key) or _URL_WITH_PASSWORD.match(value))
 
 
-RELEASE = "release"  # Heroku's release phase: the Procfile type that runs before the others
-Condition = Literal["ready", "completed"]
 SYSTEMD_INSTALL_DIR = Path("/etc/systemd/system")
 
 
@@ -71,8 +75,10 @@ class ExportType:
     command: str  # what /bin/sh -c runs ("exec COMMAND" for a simple command)
     port: int  # PORT of the type's first instance (foreman's: base + 100 per type)
     slot_ports: tuple[int, ...]  # one per instance of the formation: its length is replicas
-    listens: bool  # gets a container port and a Service: its readiness is a port check
-    ready: ReadyKind
+    listens: bool  # gets a container port and a Service: a port or http check reaches it
+    readiness: Readiness
+    health: Health | None
+    stop_command: str | None
     policy: Policy
     stop_timeout: float
     stop_signal: int
@@ -82,7 +88,11 @@ class ExportType:
 
     @property
     def release(self) -> bool:
-        return self.name == RELEASE
+        return self.name == RELEASE_TYPE
+
+    @property
+    def ready(self) -> ReadyKind:
+        return self.readiness.kind
 
     @property
     def replicas(self) -> int:
@@ -166,14 +176,16 @@ def build_model(app: App, run: RunOptions, options: ExportOptions) -> ExportMode
         if len(full) > MAX_LABEL:
             raise ProcrunnerError(f"{full!r} is longer than {MAX_LABEL} characters; "
                                   "choose a shorter --app", "--app")
+        release = kind.name == RELEASE_TYPE
+        if release and not run.release:
+            continue
         settings = run.for_type(kind.name)
-        ready = run.readiness(kind.name).kind
+        readiness = run.readiness(kind.name)
         port = app.base_port + PORT_STEP * index
-        release = kind.name == RELEASE
-        depends_on: list[tuple[str, Condition]] = [(labels[d], "ready")
-                                                   for d in settings.depends_on]
-        if not release and RELEASE in labels:
-            depends_on.insert(0, (RELEASE, "completed"))
+        depends_on = [(labels[d], condition) for d, condition in settings.depends_on.items()]
+        if not release and RELEASE_TYPE in labels and run.release:
+            depends_on.insert(0, (labels[RELEASE_TYPE], "completed"))
+        health = settings.health
         types.append(ExportType(
             name=kind.name,
             label=labels[kind.name],
@@ -182,14 +194,17 @@ def build_model(app: App, run: RunOptions, options: ExportOptions) -> ExportMode
             # the release step runs once per deploy, whatever the formation says
             slot_ports=(port,) if release else tuple(
                 s.port for s in app.plan if s.type_name == kind.name),
-            listens=ready == "port" and not release,
-            ready=ready,
-            policy=Policy.NEVER if release else run.restart.policy(kind.name),
+            listens=not release and (readiness.kind in ("port", "http") or (
+                health is not None and health.kind in ("port", "http"))),
+            readiness=readiness,
+            health=health,
+            stop_command=settings.stop_command,
+            policy=Policy.NEVER if release or settings.once else run.restart.policy(kind.name),
             stop_timeout=run.stop_timeout_of(kind.name),
             stop_signal=settings.stop_signal,
             tty=settings.tty,
             depends_on=tuple(depends_on),
-            once=release,
+            once=release or settings.once,
         ))
     file_env = load_env_files(app.env_files)
     env = {k: file_env[k] for k in sorted(file_env) if k not in INSTANCE_VARIABLES}
@@ -223,7 +238,10 @@ class Platform:
     tty: bool = True
     depends_on: bool = True
     give_up: bool = False
-    port_readiness: bool = False
+    readiness: frozenset[ReadyKind] = frozenset({"none", "uptime"})  # checked by the platform
+    health: frozenset[str] = frozenset()  # liveness kinds it maps
+    health_restarts: bool = True  # an unhealthy instance is restarted
+    stop_command: bool = False
 
 
 def unmapped(model: ExportModel, platform: Platform) -> tuple[str, ...]:
@@ -249,8 +267,18 @@ def unmapped(model: ExportModel, platform: Platform) -> tuple[str, ...]:
                              if any(c == "ready" for _, c in t.depends_on)],
               "no start order: make the app retry its dependencies")
     named("readiness", [f"{t.name}={t.ready}" for t in model.services
-                        if t.ready == "log" or (t.ready == "port" and not platform.port_readiness)],
+                        if t.ready not in platform.readiness],
           f"not checked by {platform.name}")
+    named("health", [f"{t.name}={t.health.kind}" for t in model.services
+                     if t.health is not None and t.health.kind not in platform.health],
+          f"not checked by {platform.name}")
+    if not platform.health_restarts:
+        named("health", [t.name for t in model.services
+                         if t.health is not None and t.health.kind in platform.health],
+              f"{platform.name} marks it unhealthy but does not restart it")
+    if not platform.stop_command:
+        named("stop_command", [t.name for t in model.types if t.stop_command],
+              f"{platform.name} only sends the stop signal")
     rules = model.run.restart
     if rules.give_up is not None and not platform.give_up:
         notes.append(f"give-up {rules.give_up.deaths}/{rules.give_up.window:g}s: "

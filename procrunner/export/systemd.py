@@ -25,6 +25,7 @@ PLATFORM = Platform(
     tty=False,
     depends_on=False,
     give_up=True,
+    stop_command=True,
 )
 _ENV_FILE_ESCAPE = re.compile(r'([\\"`$])')
 
@@ -91,6 +92,9 @@ def _unit(model: ExportModel, kind: ExportType) -> str:
           if model.env else ()),
         *(("Environment", f"{key}={value}") for key, value in env.items()),
         ("ExecStart", f'/bin/sh -c "{_exec_quoted(kind.command)}"'),
+        # systemd runs it, then sends KillSignal to what is left
+        *((("ExecStop", f'/bin/sh -c "{_exec_quoted(kind.stop_command)}"'),)
+          if kind.stop_command else ()),
         *(() if kind.once else (("Restart", PLATFORM.restart[kind.policy]),
                                 ("RestartSec", duration_text(rules.backoff.first)))),
         ("PrivateTmp", "yes"),
