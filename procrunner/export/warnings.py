@@ -32,8 +32,10 @@ def container_warnings(model: ExportModel) -> list[str]:
     files += [f"backing path {path}" for kind in model.types
               for path in model.run.for_type(kind.name).backing]
     if files:
-        warnings.append(f"{', '.join(dict.fromkeys(files))} is a local file: each container "
-                        f"gets its own copy; {BACKING_REASON}")
+        named = list(dict.fromkeys(files))
+        verb = "is a local file" if len(named) == 1 else "are local files"
+        warnings.append(f"{', '.join(named)} {verb}: each container gets its own copy; "
+                        f"{BACKING_REASON}")
     return warnings
 
 
