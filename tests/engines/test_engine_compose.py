@@ -17,7 +17,8 @@ import psutil
 import pytest
 from engines import APP, Docker, export, get, until
 
-pytestmark = pytest.mark.engines
+# the first test also waits for the session's base image: debootstrap, once per machine
+pytestmark = [pytest.mark.engines, pytest.mark.timeout(900)]
 
 PROJECT = "procrunner-engines"
 IMAGE = "procrunner-test/app:1"

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from engines import APP, Docker, export, until
 
-pytestmark = pytest.mark.engines
+pytestmark = [pytest.mark.engines, pytest.mark.timeout(900)]
 
 CONTAINER = "procrunner-engines-systemd"
 UNIT_DIR = "/etc/systemd/system"
