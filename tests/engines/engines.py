@@ -110,6 +110,16 @@ def dockerd() -> Iterator[Docker]:
                 daemon.wait(10)
 
 
+def _remove_root(root: Path) -> None:
+    """A debootstrap stopped midway leaves /proc mounted in its root: unmount, then remove."""
+    prefix = f"{root}/"
+    with open("/proc/self/mounts", encoding="utf-8") as mounts:
+        inside = [line.split()[1] for line in mounts if line.split()[1].startswith(prefix)]
+    for mount_point in sorted(inside, reverse=True):
+        subprocess.run(["umount", "--lazy", mount_point], check=False, timeout=60)
+    shutil.rmtree(root, ignore_errors=True)
+
+
 def base_image(docker: Docker) -> str:
     """Debian 12 with python and systemd, as a local image: built once, then cached as a
     tarball (for a new data root) and in the data root."""
@@ -118,17 +128,21 @@ def base_image(docker: Docker) -> str:
     tarball = CACHE / f"{BASE_IMAGE.rpartition(':')[2]}.tar"
     if not tarball.exists():
         root = CACHE / "rootfs"
-        shutil.rmtree(root, ignore_errors=True)
-        result = docker.run("debootstrap", "--variant=minbase", f"--include={','.join(PACKAGES)}",
-                            "bookworm", str(root), MIRROR, check=False, timeout=900)
-        if result.returncode != 0:
-            unavailable(f"debootstrap failed: {result.stderr.strip().splitlines()[-1:]}")
-        for marker in root.glob("usr/lib/python3*/EXTERNALLY-MANAGED"):
-            marker.unlink()  # pip installs into the image's python, as in python:3-slim
-        partial = tarball.with_suffix(".partial")
-        docker.run("tar", "-C", str(root), "-cf", str(partial), ".")
-        partial.rename(tarball)
-        shutil.rmtree(root)
+        try:
+            _remove_root(root)  # what an interrupted build left
+            result = docker.run("debootstrap", "--variant=minbase",
+                                f"--include={','.join(PACKAGES)}", "bookworm", str(root), MIRROR,
+                                check=False, timeout=900)
+            if result.returncode != 0:
+                last = (result.stdout + result.stderr).strip().splitlines()[-1:]
+                unavailable(f"debootstrap failed: {' '.join(last)}")
+            for marker in root.glob("usr/lib/python3*/EXTERNALLY-MANAGED"):
+                marker.unlink()  # pip installs into the image's python, as in python:3-slim
+            partial = tarball.with_suffix(".partial")
+            docker.run("tar", "-C", str(root), "-cf", str(partial), ".")
+            partial.rename(tarball)
+        finally:
+            _remove_root(root)
     docker.run("docker", "import", "--change", 'CMD ["/bin/bash"]', str(tarball), BASE_IMAGE)
     return BASE_IMAGE
 
