@@ -12,6 +12,7 @@ import http.client
 import json
 import sqlite3
 import time
+import urllib.parse
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from http.cookies import SimpleCookie
@@ -59,16 +60,28 @@ class Router:
 
 
 def router_address(env: Mapping[str, str]) -> Router:
+    """procrunner's router (``PROCRUNNER_ROUTER``, HOST:PORT); without one, as exported,
+    ``DEMO_TARGET_URL`` (``http://web:5000``: Compose's name for every web replica)."""
     address = env.get("PROCRUNNER_ROUTER")
-    if not address:
+    if address:
+        host, _, port_text = address.rpartition(":")
+        if not host or not port_text.isdigit():
+            raise DemoError(f"PROCRUNNER_ROUTER must be HOST:PORT, got {address!r}")
+        return Router(host, int(port_text))
+    url = env.get("DEMO_TARGET_URL")
+    if not url:
         raise DemoError(
-            "PROCRUNNER_ROUTER is not set: run the demo with procrunner start --router "
-            "(see Procfile.example)"
+            "neither PROCRUNNER_ROUTER nor DEMO_TARGET_URL is set: run the demo with "
+            "procrunner start --router (see Procfile.example), or set DEMO_TARGET_URL"
         )
-    host, _, port = address.rpartition(":")
-    if not host or not port.isdigit():
-        raise DemoError(f"PROCRUNNER_ROUTER must be HOST:PORT, got {address!r}")
-    return Router(host, int(port))
+    parts = urllib.parse.urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    if parts.scheme != "http" or not parts.hostname or port is None or parts.path not in ("", "/"):
+        raise DemoError(f"DEMO_TARGET_URL must be http://HOST:PORT, got {url!r}")
+    return Router(parts.hostname, port)
 
 
 def wait_for_formation(router: Router) -> Reply:

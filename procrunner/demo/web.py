@@ -30,7 +30,7 @@ from pathlib import Path
 from procrunner.demo.config import DemoError, Identity, identity, run_part, seconds
 from procrunner.demo.db import connect, database_url, transaction
 
-HOST = "127.0.0.1"
+DEFAULT_HOST = "127.0.0.1"  # HOST=0.0.0.0 in a container (the export sets it)
 MEMORY_COOKIE = "memory_session"
 DATABASE_COOKIE = "db_session"
 FOUND, NOT_FOUND, NO_COOKIE, CREATED = "found", "not found", "no cookie", "created"
@@ -155,8 +155,8 @@ class DemoServer(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 128  # socketserver's 5 drops connections under a router's load
 
-    def __init__(self, port: int, process: WebProcess) -> None:
-        super().__init__((HOST, port), DemoHandler)
+    def __init__(self, host: str, port: int, process: WebProcess) -> None:
+        super().__init__((host, port), DemoHandler)
         self.process = process
 
 
@@ -182,7 +182,8 @@ class DemoHandler(BaseHTTPRequestHandler):
         if path == "/json" or "application/json" in self.headers.get("Accept", ""):
             self._send(HTTPStatus.OK, "application/json", json.dumps(asdict(reply)), new_cookies)
         else:
-            host = self.headers.get("Host") or f"{HOST}:{self.server.server_port}"
+            bound = f"{self.server.server_address[0]!s}:{self.server.server_port}"
+            host = self.headers.get("Host") or bound
             text = page(reply, host)
             self._send(HTTPStatus.OK, "text/plain; charset=utf-8", text, new_cookies)
 
@@ -226,13 +227,14 @@ def main(env: Mapping[str, str]) -> None:
     me = identity(env, "web")
     url = database_url(env)
     session_seconds = seconds(env, "DEMO_SESSION_SECONDS", 1800.0)
+    host = env.get("HOST") or DEFAULT_HOST
     process = WebProcess(me, connect(url), scratch_dir(env) / "hits", session_seconds)
     try:
-        server = DemoServer(int(port_text), process)
+        server = DemoServer(host, int(port_text), process)
     except OSError as error:
-        raise DemoError(f"cannot listen on {HOST}:{port_text}: {error.strerror}", 1) from None
+        raise DemoError(f"cannot listen on {host}:{port_text}: {error.strerror}", 1) from None
     print(
-        f"{me.label} listening on {HOST}:{port_text}: memory and scratch dir start empty",
+        f"{me.label} listening on {host}:{port_text}: memory and scratch dir start empty",
         flush=True,
     )
     with server:

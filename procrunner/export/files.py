@@ -35,20 +35,25 @@ def _owned(outdir: Path) -> set[str]:
     return {n for n in names if n and "/" not in n and n not in (".", "..")}
 
 
-def write_files(outdir: Path, files: Sequence[ExportFile], force: bool) -> None:
+def write_files(outdir: Path, files: Sequence[ExportFile], force: bool,
+                kept: frozenset[str] = frozenset()) -> None:
+    """``kept``: files the user keeps in OUTDIR (values the export names but never writes):
+    never a reason to refuse, never removed."""
     try:
-        _write_files(outdir, files, force)
+        _write_files(outdir, files, force, kept)
     except OSError as exc:
         raise ProcrunnerError(f"cannot write the export: {exc.strerror or exc}",
                               exc.filename or str(outdir)) from None
 
 
-def _write_files(outdir: Path, files: Sequence[ExportFile], force: bool) -> None:
+def _write_files(outdir: Path, files: Sequence[ExportFile], force: bool,
+                 kept: frozenset[str]) -> None:
     if outdir.exists() and not outdir.is_dir():
         raise ProcrunnerError("exists and is not a folder", str(outdir))
     owned = _owned(outdir) if outdir.exists() else set()
     if outdir.exists() and not force:
-        foreign = sorted(p.name for p in outdir.iterdir() if p.name not in owned | {MANIFEST})
+        ours = owned | kept | {MANIFEST}
+        foreign = sorted(p.name for p in outdir.iterdir() if p.name not in ours)
         if foreign:
             more = f" and {len(foreign) - 1} more" if len(foreign) > 1 else ""
             raise ProcrunnerError(
@@ -59,7 +64,7 @@ def _write_files(outdir: Path, files: Sequence[ExportFile], force: bool) -> None
         _write_atomically(outdir / file.name, file.text,
                           PRIVATE_MODE if file.private else PUBLIC_MODE)
     names = sorted(f.name for f in files)
-    for stale in sorted(owned - set(names)):
+    for stale in sorted(owned - set(names) - kept):
         (outdir / stale).unlink(missing_ok=True)
     listing = "# files written by procrunner export; it may replace or remove them\n"
     _write_atomically(outdir / MANIFEST, listing + "".join(f"{n}\n" for n in names), PUBLIC_MODE)

@@ -18,7 +18,14 @@ from procrunner.config.environment import load_env_files
 from procrunner.config.formation import PORT_STEP
 from procrunner.config.procfile import shell_command
 from procrunner.config.restart_rules import Backoff, Policy
-from procrunner.config.settings import ReadyKind, RunOptions
+from procrunner.config.settings import (
+    RELEASE_TYPE,
+    Condition,
+    Health,
+    Readiness,
+    ReadyKind,
+    RunOptions,
+)
 from procrunner.errors import ProcrunnerError
 
 # What procrunner sets per instance: never taken from the env files into an export.
@@ -41,6 +48,9 @@ def looks_secret(key: str, value: str) -> bool:
     return bool(_SECRET_KEY.search(key) or _URL_WITH_PASSWORD.match(value))
 
 
+SYSTEMD_INSTALL_DIR = Path("/etc/systemd/system")
+
+
 @dataclass(frozen=True)
 class ExportOptions:
     """What ``export`` adds to the app's settings."""
@@ -48,6 +58,12 @@ class ExportOptions:
     outdir: Path
     app_name: str
     image: str | None = None
+    namespace: str | None = None  # kubernetes
+    publish_all: bool = False  # compose: publish ports on every interface, not 127.0.0.1
+    include_secrets: bool = False  # kubernetes: the Secret with its values
+    user: str | None = None  # systemd: User= (and Group=, from USER:GROUP or the user's name)
+    path: str | None = None  # systemd: Environment=PATH=
+    install_dir: Path = SYSTEMD_INSTALL_DIR  # systemd: where the unit and env files go
 
 
 @dataclass(frozen=True)
@@ -59,13 +75,24 @@ class ExportType:
     command: str  # what /bin/sh -c runs ("exec COMMAND" for a simple command)
     port: int  # PORT of the type's first instance (foreman's: base + 100 per type)
     slot_ports: tuple[int, ...]  # one per instance of the formation: its length is replicas
-    listens: bool  # gets a container port and a Service: its readiness is a port check
-    ready: ReadyKind
+    listens: bool  # gets a container port and a Service: a port or http check reaches it
+    readiness: Readiness
+    health: Health | None
+    stop_command: str | None
     policy: Policy
     stop_timeout: float
     stop_signal: int
     tty: bool
-    depends_on: tuple[str, ...]  # labels
+    depends_on: tuple[tuple[str, Condition], ...]  # (label, condition)
+    once: bool  # runs to completion and is never restarted: the release step, a one-shot
+
+    @property
+    def release(self) -> bool:
+        return self.name == RELEASE_TYPE
+
+    @property
+    def ready(self) -> ReadyKind:
+        return self.readiness.kind
 
     @property
     def replicas(self) -> int:
@@ -79,12 +106,21 @@ class ExportType:
 @dataclass(frozen=True)
 class ExportModel:
     app: str
-    image: str | None
+    options: ExportOptions
     root: Path
     outdir: Path
     types: tuple[ExportType, ...]
     env: Mapping[str, str]  # env-file values only, in key order; never the OS environment
     run: RunOptions
+
+    @property
+    def image(self) -> str | None:
+        return self.options.image
+
+    @property
+    def services(self) -> tuple[ExportType, ...]:
+        """The types that keep running (not the release step or one-shots)."""
+        return tuple(t for t in self.types if not t.once)
 
     @property
     def secret_keys(self) -> tuple[str, ...]:
@@ -96,11 +132,15 @@ class ExportModel:
         plain = {k: v for k, v in self.env.items() if k not in secret}
         return plain, {k: v for k, v in self.env.items() if k in secret}
 
-    def instance_env(self, port: str, scratch: str) -> dict[str, str]:
-        """What procrunner itself gives each instance, in the platform's terms."""
+    def instance_env(self, port: str, scratch: str, container: bool = False) -> dict[str, str]:
+        """What procrunner itself gives each instance, in the platform's terms; in a container
+        also ``HOST=0.0.0.0`` (unless the env files set it), as 127.0.0.1 there is reachable
+        from that container alone."""
         env = {"PORT": port, **dict.fromkeys(SCRATCH_VARIABLES, scratch)}
         if "PYTHONUNBUFFERED" not in self.env:
             env["PYTHONUNBUFFERED"] = "1"
+        if container and "HOST" not in self.env:
+            env["HOST"] = "0.0.0.0"
         return dict(sorted(env.items()))
 
 
@@ -136,25 +176,39 @@ def build_model(app: App, run: RunOptions, options: ExportOptions) -> ExportMode
         if len(full) > MAX_LABEL:
             raise ProcrunnerError(f"{full!r} is longer than {MAX_LABEL} characters; "
                                   "choose a shorter --app", "--app")
+        release = kind.name == RELEASE_TYPE
+        if release and not run.release:
+            continue
         settings = run.for_type(kind.name)
-        ready = run.readiness(kind.name).kind
+        readiness = run.readiness(kind.name)
+        port = app.base_port + PORT_STEP * index
+        depends_on = [(labels[d], condition) for d, condition in settings.depends_on.items()]
+        if not release and RELEASE_TYPE in labels and run.release:
+            depends_on.insert(0, (labels[RELEASE_TYPE], "completed"))
+        health = settings.health
         types.append(ExportType(
             name=kind.name,
             label=labels[kind.name],
             command=shell_command(kind.command),
-            port=app.base_port + PORT_STEP * index,
-            slot_ports=tuple(s.port for s in app.plan if s.type_name == kind.name),
-            listens=ready == "port",
-            ready=ready,
-            policy=run.restart.policy(kind.name),
+            port=port,
+            # the release step runs once per deploy, whatever the formation says
+            slot_ports=(port,) if release else tuple(
+                s.port for s in app.plan if s.type_name == kind.name),
+            listens=not release and (readiness.kind in ("port", "http") or (
+                health is not None and health.kind in ("port", "http"))),
+            readiness=readiness,
+            health=health,
+            stop_command=settings.stop_command,
+            policy=Policy.NEVER if release or settings.once else run.restart.policy(kind.name),
             stop_timeout=run.stop_timeout_of(kind.name),
             stop_signal=settings.stop_signal,
             tty=settings.tty,
-            depends_on=tuple(labels[d] for d in settings.depends_on),
+            depends_on=tuple(depends_on),
+            once=release or settings.once,
         ))
     file_env = load_env_files(app.env_files)
     env = {k: file_env[k] for k in sorted(file_env) if k not in INSTANCE_VARIABLES}
-    return ExportModel(options.app_name, options.image, app.root, options.outdir.absolute(),
+    return ExportModel(options.app_name, options, app.root, options.outdir.absolute(),
                        tuple(types), env, run)
 
 
@@ -184,14 +238,17 @@ class Platform:
     tty: bool = True
     depends_on: bool = True
     give_up: bool = False
-    port_readiness: bool = False
+    readiness: frozenset[ReadyKind] = frozenset({"none", "uptime"})  # checked by the platform
+    health: frozenset[str] = frozenset()  # liveness kinds it maps
+    health_restarts: bool = True  # an unhealthy instance is restarted
+    stop_command: bool = False
 
 
 def unmapped(model: ExportModel, platform: Platform) -> tuple[str, ...]:
     """What the export cannot say, in a stable order (empty when everything maps)."""
     notes: list[str] = []
     for policy, why in platform.approximated.items():
-        kinds = [t.name for t in model.types if t.policy is policy]
+        kinds = [t.name for t in model.services if t.policy is policy]
         if kinds:
             notes.append(f"restart {policy.value} ({', '.join(kinds)}): {why}")
 
@@ -206,11 +263,22 @@ def unmapped(model: ExportModel, platform: Platform) -> tuple[str, ...]:
     if not platform.tty:
         named("tty", [t.name for t in model.types if t.tty], "no terminal to attach to")
     if not platform.depends_on:
-        named("depends_on", [t.name for t in model.types if t.depends_on],
+        named("depends_on", [t.name for t in model.services
+                             if any(c == "ready" for _, c in t.depends_on)],
               "no start order: make the app retry its dependencies")
-    named("readiness", [f"{t.name}={t.ready}" for t in model.types
-                        if t.ready == "log" or (t.ready == "port" and not platform.port_readiness)],
+    named("readiness", [f"{t.name}={t.ready}" for t in model.services
+                        if t.ready not in platform.readiness],
           f"not checked by {platform.name}")
+    named("health", [f"{t.name}={t.health.kind}" for t in model.services
+                     if t.health is not None and t.health.kind not in platform.health],
+          f"not checked by {platform.name}")
+    if not platform.health_restarts:
+        named("health", [t.name for t in model.services
+                         if t.health is not None and t.health.kind in platform.health],
+              f"{platform.name} marks it unhealthy but does not restart it")
+    if not platform.stop_command:
+        named("stop_command", [t.name for t in model.types if t.stop_command],
+              f"{platform.name} only sends the stop signal")
     rules = model.run.restart
     if rules.give_up is not None and not platform.give_up:
         notes.append(f"give-up {rules.give_up.deaths}/{rules.give_up.window:g}s: "

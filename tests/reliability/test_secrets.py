@@ -74,7 +74,9 @@ def test_no_env_file_value_reaches_any_output(app: App) -> None:
     seen["summary"] = (app.root / "s.json").read_bytes()
 
     holders = 0
-    for kind, extra in (("kubernetes", ["--image", "x:1"]), ("compose", ["--image", "x:1"]),
+    # kubernetes writes a Secret's values only when asked (else its keys and a kubectl line)
+    for kind, extra in (("kubernetes", ["--image", "x:1", "--include-secrets"]),
+                        ("compose", ["--image", "x:1"]),
                         ("systemd", [])):
         out = app.root / f"export-{kind}"
         result = app.cli("export", kind, str(out), *extra)
