@@ -275,7 +275,7 @@ class LineAssembler:
         self._timer = None
         if not self._pending:
             return
-        if self._unread():  # the rest of the line may be there: read it first
+        if self.unread():  # the rest of the line may be there: read it first
             self._arm(PARTIAL_DELAY)
             return
         now = time.monotonic()
@@ -288,7 +288,7 @@ class LineAssembler:
         self._pending_len = 0
         self._continuing = True
 
-    def _unread(self) -> int:
+    def unread(self) -> int:
         """Bytes waiting in the pipe (or PTY), not read yet."""
         if self.pipe_fd is None:
             return 0
@@ -345,6 +345,10 @@ class StreamProtocol(asyncio.Protocol):
             self._source.stream_closed()
         if not self.closed.done():
             self.closed.set_result(None)
+
+    def unread(self) -> int:
+        """Bytes waiting in its pipe, not read yet."""
+        return self._assembler.unread()
 
     def close(self) -> None:
         """Stop reading even if an escaped descendant still holds the pipe open."""
