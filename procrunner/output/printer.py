@@ -71,9 +71,11 @@ class Printer:
         """Register instance names: pads every prefix to the longest, gives each a colour."""
         self.format.add_names(names)
 
-    def system(self, text: str, name: str = SYSTEM_NAME) -> None:
+    def system(self, text: str, name: str = SYSTEM_NAME, *, chatter: bool = False) -> None:
         """One line of procrunner's own (``system``, or ``chaos``), through the same path as
-        the children's."""
+        the children's; ``--quiet`` drops the chatter (what went as expected)."""
+        if chatter and self.style.quiet:
+            return
         self.sink.write(self.format.note(Origin(name), text))
 
     def source(self, name: str, number: int, pid: int) -> Source:

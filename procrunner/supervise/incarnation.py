@@ -73,6 +73,7 @@ class StopReport:
     memory: Memory | None = None
     signum: int = signal.SIGTERM  # what was sent first
     timeout: float = 0.0  # how long it was given before SIGKILL
+    escalated: bool = False  # a second stop signal cut that wait short
 
 
 class Incarnation:
@@ -234,6 +235,7 @@ class Incarnation:
             await tree.wait_gone(procs, remaining, escalate)
             procs = self._members()
         survivors = procs
+        escalated = escalate.is_set()
         if self.cgroup is not None and self.cgroup.populated():
             killed = True
             await asyncio.to_thread(self.cgroup.kill, KILL_TIMEOUT)
@@ -252,7 +254,7 @@ class Incarnation:
         status = self._status
         self._output.end(status.describe() if status is not None else "not reaped")
         stuck = [p.pid for p in survivors] + ([self.pid] if leader_stuck else [])
-        return StopReport(signalled, killed, tuple(stuck), memory, sig, timeout)
+        return StopReport(signalled, killed, tuple(stuck), memory, sig, timeout, escalated)
 
     def send_signal(self, sig: int) -> None:
         """Signal the process group, as ``kill -SIG -PGID`` does; only while the leader is
