@@ -162,7 +162,7 @@ def test_the_summary_counts_in_words_and_says_not_sampled_instead_of_0_b() -> No
     assert lines[4].endswith("median 300 ms, max 300 ms over 1 restart")
     assert lines[5] == (
         "router: 1 connection; 0 retried on another instance after a refused connect, "
-        "1 closed with no ready instance to take it"
+        "1 closed with no instance to take it"
     )
 
 

@@ -69,7 +69,7 @@ def summary_lines(
         total = sum(router.connections.values())
         lines.append(
             f"router: {plural(total, 'connection')}; {router.retried} retried on another "
-            f"instance after a refused connect, {router.unrouted} closed with no ready "
+            f"instance after a refused connect, {router.unrouted} closed with no "
             f"instance to take {'it' if router.unrouted == 1 else 'them'}"
         )
     return lines
