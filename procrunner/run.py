@@ -10,6 +10,7 @@ import functools
 import os
 import signal
 import sys
+import time
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -20,14 +21,14 @@ from procrunner.control.history import OutputHistory
 from procrunner.control.notices import Notices
 from procrunner.control.server import ControlServer
 from procrunner.control.socketpath import socket_path
-from procrunner.output.printer import Printer
+from procrunner.output.printer import CHAOS_NAME, Printer
 from procrunner.output.sink import Sink
 from procrunner.scratch.space import ScratchSpace
 from procrunner.supervise.events import OutputBroken
 from procrunner.supervise.facts import Facts
 from procrunner.supervise.handle import Incoming
 from procrunner.supervise.ledger import Ledger
-from procrunner.supervise.messages import print_fact
+from procrunner.supervise.messages import Narration, print_fact
 from procrunner.supervise.readiness import ReadinessChecks
 from procrunner.supervise.spawner import LoopClock, ProcessSpawner
 from procrunner.supervise.supervisor import Supervisor
@@ -63,15 +64,17 @@ async def run_formation(
         _dashboard(settings.dashboard, control.path) as dashboard,
     ):
         printer = Printer(settings.style, sink, settings.log_dir)
+        # Names are padded to the longest in the formation from the first line on.
+        printer.add_names([*(spec.name for spec in app.plan), CHAOS_NAME])
         for line in opening:
             printer.system(line)
         if dashboard is not None:
-            printer.system(f"dashboard on {dashboard}")
+            printer.system(f"dashboard on {dashboard}", chatter=True)
         printer.observe = functools.partial(_observe, history, notices, readiness)
         scratch = ScratchSpace(settings.scratch_root, app.root, run_id, settings.keep_scratch)
         try:
             if settings.keep_scratch:
-                printer.system(f"--keep-scratch: scratch kept in {scratch.root}")
+                printer.system(f"--keep-scratch: scratch kept in {scratch.root}", chatter=True)
             watchdog.leaves(scratch.root, control.path)
             timeout = settings.run.stop_timeout
             stop_leftovers = functools.partial(take_down, groups={}, timeout=timeout)
@@ -81,21 +84,25 @@ async def run_formation(
             if router is not None:
                 printer.system(
                     f"router on {router.address}: each connection goes to a random ready "
-                    f"{router.type_name} instance (no sticky sessions)"
+                    f"{router.type_name} instance (no sticky sessions)",
+                    chatter=True,
                 )
             env_for = _env_for(app, run_id, router)
             spawner = ProcessSpawner(app.root, env_for, printer, scratch, watchdog)
             ledger = Ledger()
-            facts = Facts((functools.partial(print_fact, printer), notices.follow, ledger.follow))
+            tell = functools.partial(print_fact, printer, Narration())
+            facts = Facts((tell, notices.follow, ledger.follow))
             if router is not None:
                 facts.subscribe(router.follow)
             supervisor = Supervisor(
                 app.plan, app.make_spec, settings.run, spawner, LoopClock(), readiness, queue,
                 facts,
             )  # fmt: skip
+            began = time.monotonic()
             status = await _supervise(settings, app, supervisor, printer, scratch, watchdog,
                                       queue)  # fmt: skip
-            _summarize(settings, app, run_id, status, ledger, printer, router)
+            elapsed = time.monotonic() - began
+            _summarize(settings, app, run_id, status, ledger, printer, router, elapsed)
             return status
         finally:
             await asyncio.to_thread(scratch.close)
@@ -229,13 +236,14 @@ def _summarize(
     ledger: Ledger,
     printer: Printer,
     router: Router | None,
+    elapsed: float,
 ) -> None:
     from procrunner.supervise.summary import summary_data, summary_lines, write_summary_json
 
     connections = router.stats if router is not None else None
     every = ledger.in_order(app.make_spec.type_names)
-    for line in summary_lines(every, connections):
-        printer.system(line)
+    for line in summary_lines(every, elapsed, connections, settings.keep_scratch):
+        printer.system(line, chatter=True)
     if settings.summary_json is not None:
         data = summary_data(every, run_id, app.root, status, connections)
         write_summary_json(settings.summary_json, data)

@@ -24,7 +24,7 @@ def test_the_demo_shows_what_restarts_and_random_routing_destroy(app: App) -> No
     )
     run = app.start(
         "-f", str(EXAMPLE), "-d", str(app.root), "-p", str(base), "-m", "all=1,web=2",
-        "--router", "--chaos", "every=1.2s,types=web+worker,seed=5",
+        "--router", "--chaos", "every=1.2s,types=web+worker,seed=5", "--summary-json", "s.json",
     )
     assert run.finish(timeout=120) == 0, run.text() + run.stderr
     text = run.text()
@@ -46,3 +46,9 @@ def test_the_demo_shows_what_restarts_and_random_routing_destroy(app: App) -> No
     assert facts["succeeded"] <= facts["db_hits"] <= facts["attempted"]
     assert facts["memory_sessions_lost"] > 0 and facts["db_sessions_lost"] == 0
     assert facts["jobs"]["lost"] == 0 and facts["jobs"]["done"] == facts["jobs"]["enqueued"] > 0
+    # Regression: the router counted one connection more than the verdict's requests and
+    # nothing said why: the traffic's probes while the formation started, which it now names.
+    summary = json.loads((app.root / "s.json").read_text())
+    routed = sum(i["connections"] or 0 for i in summary["instances"])
+    assert routed + summary["router"]["unrouted"] == facts["attempted"] + facts["probes"]
+    assert re.search(rf"traffic\.1 +\|   before the traffic: {facts['probes']} probes?", text)

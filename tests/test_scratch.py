@@ -62,7 +62,7 @@ def test_the_inventory_counts_exactly_what_the_child_wrote(app: App) -> None:
     scratch = run.wait_for(r"wrote (\S+)").group(1)
     run.signal(signal.SIGTERM)
     assert run.finish() == 143
-    assert "web.1#1 ended (stopped by procrunner after" in run.text()
+    assert "summary: 1 instance, " in run.text()
     assert "destroyed 4 files / 1.0 MB of scratch" in run.text()
     destroyed = summary(app)["web.1"]["incarnations"][0]["scratch"]  # type: ignore[index]
     assert destroyed["files"] == 4
@@ -133,7 +133,7 @@ def test_the_summary_table_and_json_count_every_incarnation(app: App) -> None:
     app.procfile(f"web: {kid('sleep')}\nworker: {kid('sleep')}\n")
     run = app.start("-m", "web=2,worker=1", "--run-for", "1s", "--summary-json", "summary.json")
     assert run.finish() == 0
-    assert "summary (files, scratch and memory: what ended incarnations destroyed):" in run.text()
+    assert "summary: 3 instances, " in run.text()
     data = summary(app)
     assert sorted(data) == ["web.1", "web.2", "worker.1"]
     for record in data.values():

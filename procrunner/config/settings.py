@@ -159,6 +159,10 @@ class Style:
     raw_output: bool = setting(
         "bool", "on a terminal, pass the children's control sequences as they are (by default "
         "all but colours are shown escaped)", switch("--raw-output"), value=False, default=False)
+    quiet: bool = setting(
+        "bool", "print only the children's output and procrunner's errors and warnings (no "
+        "start, ready, restart or stop lines, no summary)", switch("-q", "--quiet"),
+        value=False, default=False)
     output: OutputFormat = setting(
         "choice", "`text` lines, or one JSON object per line",
         takes("--output", metavar="FORMAT"), value="text", default="text",

@@ -84,12 +84,15 @@ def router_address(env: Mapping[str, str]) -> Router:
     return Router(parts.hostname, port)
 
 
-def wait_for_formation(router: Router) -> Reply:
-    """Retry until a web instance answers through the router (bounded)."""
+def wait_for_formation(router: Router) -> tuple[Reply, int]:
+    """Retry until a web instance answers through the router (bounded): its reply, and how
+    many probes that took (the router counts them all, the verdict says so)."""
     deadline = time.monotonic() + STARTUP_SECONDS
+    probes = 0
     while True:
+        probes += 1
         try:
-            return router.request("/json", {})[0]
+            return router.request("/json", {})[0], probes
         except REQUEST_FAILED as error:
             if time.monotonic() > deadline:
                 raise DemoError(
@@ -170,7 +173,7 @@ def main(env: Mapping[str, str]) -> None:
     verdict_path = env.get("DEMO_VERDICT_JSON")
     db = connect(database_url(env))
     print(f"waiting for a web instance to answer at {router.host}:{router.port}", flush=True)
-    first = wait_for_formation(router)
+    first, probes = wait_for_formation(router)
     print(
         f"{first.incarnation.rpartition('/')[2]} answered; sending {rate:g} requests/s "
         f"for {duration:g} s",
@@ -180,7 +183,7 @@ def main(env: Mapping[str, str]) -> None:
     send_traffic(visitor, duration, rate)
     job_facts = wait_for_jobs(db, me.run, timing)
     hits = database_hits(db, me.run) - first.db_count
-    facts = gather(visitor.outcomes, hits, job_facts)
+    facts = gather(visitor.outcomes, hits, job_facts, probes)
     print(render(facts), flush=True)
     if verdict_path:
         Path(verdict_path).write_text(json.dumps(asdict(facts), indent=2) + "\n")

@@ -58,10 +58,13 @@ class Facts:
     memory_sessions_lost_to_restarts: int
     db_sessions_lost: int
     jobs: JobFacts
+    probes: int  # connections before the traffic, until a web instance answered
 
 
-def gather(outcomes: Sequence[Outcome], db_hits: int, jobs: JobFacts) -> Facts:
-    """The facts in ``outcomes`` (in the order the requests were sent)."""
+def gather(
+    outcomes: Sequence[Outcome], db_hits: int, jobs: JobFacts, probes: int = 0
+) -> Facts:
+    """The facts in ``outcomes`` (in the order the requests were sent), after ``probes``."""
     incarnations: dict[str, IncarnationFacts] = {}
     latest: dict[str, IncarnationFacts] = {}
     memory_resets = scratch_losses = 0
@@ -112,6 +115,7 @@ def gather(outcomes: Sequence[Outcome], db_hits: int, jobs: JobFacts) -> Facts:
         memory_sessions_lost_to_restarts=lost_to_restarts,
         db_sessions_lost=db_lost,
         jobs=jobs,
+        probes=probes,
     )
 
 
@@ -131,6 +135,17 @@ def served_line(facts: Facts) -> str:
     else:
         where = "".join(f", all by {name}" for name in facts.served_by)
     return f"verdict: {facts.succeeded} of {facts.attempted} requests served{failed}{where}"
+
+
+def probes_line(facts: Facts) -> list[str]:
+    """Why the router's summary counts more connections than the verdict counts requests."""
+    if not facts.probes:
+        return []
+    them = "it" if facts.probes == 1 else "them"
+    return [
+        f"  before the traffic: {plural(facts.probes, 'probe')} until a web instance answered "
+        f"(the router's summary counts {them} too)"
+    ]
 
 
 def database_counter_line(facts: Facts) -> str:
@@ -195,6 +210,7 @@ def render(facts: Facts) -> str:
     return "\n".join(
         [
             served_line(facts),
+            *probes_line(facts),
             *counters_in_the_process(facts),
             database_counter_line(facts),
             memory_sessions_line(facts),

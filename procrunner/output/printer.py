@@ -71,9 +71,11 @@ class Printer:
         """Register instance names: pads every prefix to the longest, gives each a colour."""
         self.format.add_names(names)
 
-    def system(self, text: str, name: str = SYSTEM_NAME) -> None:
+    def system(self, text: str, name: str = SYSTEM_NAME, *, chatter: bool = False) -> None:
         """One line of procrunner's own (``system``, or ``chaos``), through the same path as
-        the children's."""
+        the children's; ``--quiet`` drops the chatter (what went as expected)."""
+        if chatter and self.style.quiet:
+            return
         self.sink.write(self.format.note(Origin(name), text))
 
     def source(self, name: str, number: int, pid: int) -> Source:
@@ -275,7 +277,7 @@ class LineAssembler:
         self._timer = None
         if not self._pending:
             return
-        if self._unread():  # the rest of the line may be there: read it first
+        if self.unread():  # the rest of the line may be there: read it first
             self._arm(PARTIAL_DELAY)
             return
         now = time.monotonic()
@@ -288,7 +290,7 @@ class LineAssembler:
         self._pending_len = 0
         self._continuing = True
 
-    def _unread(self) -> int:
+    def unread(self) -> int:
         """Bytes waiting in the pipe (or PTY), not read yet."""
         if self.pipe_fd is None:
             return 0
@@ -345,6 +347,10 @@ class StreamProtocol(asyncio.Protocol):
             self._source.stream_closed()
         if not self.closed.done():
             self.closed.set_result(None)
+
+    def unread(self) -> int:
+        """Bytes waiting in its pipe, not read yet."""
+        return self._assembler.unread()
 
     def close(self) -> None:
         """Stop reading even if an escaped descendant still holds the pipe open."""

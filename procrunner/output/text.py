@@ -18,6 +18,7 @@ from procrunner.output.controls import escape_block, escape_line
 from procrunner.output.sink import Chunk
 
 _RESET = b"\033[0m"
+_FAINT = b"\033[2m"
 _PALETTE = (36, 33, 32, 35, 34, 96, 93, 92, 95, 94, 91, 31)
 SYSTEM_NAME = "system"
 CHAOS_NAME = "chaos"
@@ -99,10 +100,10 @@ class Clock:
 
 
 class TextFormat:
-    """``HH:MM:SS web.1     | line``: time stamp, padded name, then a mark (``|``, ``!`` for
-    stderr, ``+`` for a continued piece). The prefix is cached per clock tick. With
-    ``escape`` (a terminal), the children's control sequences are shown, not obeyed
-    (``controls.py``)."""
+    """``HH:MM:SS web.1     | line``: time stamp, padded name, then a mark (``|``; ``!`` for
+    stderr, or with colour a faint prefix; ``+`` for a continued piece). The prefix is
+    cached per clock tick. With ``escape`` (a terminal), the children's control sequences are
+    shown, not obeyed (``controls.py``)."""
 
     def __init__(
         self,
@@ -123,10 +124,14 @@ class TextFormat:
         self._prefix = prefix
         self._note_mark = note_mark
         self.escape = escape
-        self._separators = (b"|", b"|" if merge_stderr else b"!")
+        # With colour, stderr is told by a faint prefix: servers (gunicorn, uvicorn) log
+        # every ordinary line there, and a `!` on each read like a stream of errors. Without
+        # colour (CI logs, files) the mark is the only way to tell.
+        self._stderr_faint = color and not merge_stderr
+        self._separators = (b"|", b"|" if merge_stderr or self._stderr_faint else b"!")
         self._width = len(SYSTEM_NAME)
         self._colors = dict(_OWN_COLORS)
-        self._cache: dict[tuple[str, bytes], bytes] = {}
+        self._cache: dict[tuple[str, bytes, bool], bytes] = {}
 
     @classmethod
     def for_terminal(cls, style: Style, escape: bool = False) -> TextFormat:
@@ -149,25 +154,26 @@ class TextFormat:
             self._width = max(self._width, len(name))
         self._cache.clear()
 
-    def prefix(self, name: str, mark: bytes) -> bytes:
-        """``HH:MM:SS web.1     | `` for ``mark=b"| "``."""
+    def prefix(self, name: str, mark: bytes, stderr: bool = False) -> bytes:
+        """``HH:MM:SS web.1     | `` for ``mark=b"| "``; faint for ``stderr`` with colour."""
         if not self._prefix:
             return b""
         if self._timestamps and self._clock.advance():
             self._cache.clear()
-        key = (name, mark)
+        faint = stderr and self._stderr_faint
+        key = (name, mark, faint)
         cached = self._cache.get(key)
         if cached is None:
             stamp = self._clock.text + b" " if self._timestamps else b""
             shown = name.ljust(self._width).encode() + b" " if self._names else b""
             label = stamp + shown + mark[:1]
             if self._color:
-                label = self._colors.get(name, b"") + label + _RESET
+                label = (_FAINT if faint else b"") + self._colors.get(name, b"") + label + _RESET
             cached = self._cache[key] = label + mark[1:]
         return cached
 
     def block(self, origin: Origin, stderr: bool, body: bytes) -> bytes:
-        prefix = self.prefix(origin.name, self._separators[stderr] + b" ")
+        prefix = self.prefix(origin.name, self._separators[stderr] + b" ", stderr)
         if self.escape:
             body = escape_block(body)
         if not prefix:
@@ -180,7 +186,7 @@ class TextFormat:
         mark = self._separators[stderr] + (b"+" if continued else b" ")
         if self.escape:
             piece = escape_line(piece)
-        return self.prefix(origin.name, mark) + piece + b"\n"
+        return self.prefix(origin.name, mark, stderr) + piece + b"\n"
 
     def note(self, origin: Origin, text: str) -> bytes:
         return self.prefix(origin.name, self._note_mark) + text.encode(errors="replace") + b"\n"

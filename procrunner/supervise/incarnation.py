@@ -37,6 +37,7 @@ from procrunner.supervise.memory import Memory, measure
 KILL_TIMEOUT = 2.0
 DRAIN_TIMEOUT = 0.5
 _KILL_ROUNDS = 3
+_CATCH_UP_POLL = 0.01
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,7 @@ class StopReport:
     memory: Memory | None = None
     signum: int = signal.SIGTERM  # what was sent first
     timeout: float = 0.0  # how long it was given before SIGKILL
+    escalated: bool = False  # a second stop signal cut that wait short
 
 
 class Incarnation:
@@ -114,6 +116,7 @@ class Incarnation:
         self._output = printer.source(instance_name, number, self.pid)
         self._streams: list[StreamProtocol] = []
         self._status: ExitStatus | None = None
+        self._announcing: asyncio.Task[None] | None = None  # held: the loop keeps weak refs
         self.exited: asyncio.Future[ExitStatus] = asyncio.get_running_loop().create_future()
         try:
             platform.watch_exit(self.pid, asyncio.get_running_loop(), self._on_leader_exit)
@@ -234,6 +237,7 @@ class Incarnation:
             await tree.wait_gone(procs, remaining, escalate)
             procs = self._members()
         survivors = procs
+        escalated = escalate.is_set()
         if self.cgroup is not None and self.cgroup.populated():
             killed = True
             await asyncio.to_thread(self.cgroup.kill, KILL_TIMEOUT)
@@ -252,7 +256,7 @@ class Incarnation:
         status = self._status
         self._output.end(status.describe() if status is not None else "not reaped")
         stuck = [p.pid for p in survivors] + ([self.pid] if leader_stuck else [])
-        return StopReport(signalled, killed, tuple(stuck), memory, sig, timeout)
+        return StopReport(signalled, killed, tuple(stuck), memory, sig, timeout, escalated)
 
     def send_signal(self, sig: int) -> None:
         """Signal the process group, as ``kill -SIG -PGID`` does; only while the leader is
@@ -272,6 +276,21 @@ class Incarnation:
         status = ExitStatus(code, signum)
         self._status = status
         self.ended = time.monotonic()
+        self._announcing = asyncio.create_task(self._announce(status))
+
+    async def _announce(self, status: ExitStatus) -> None:
+        """Resolve ``exited`` once what the leader wrote has been read: the pidfd can wake the
+        loop before the pipes do (or before they are even connected), and the line that says
+        how it ended must come after its last output. Bounded: a descendant may hold a pipe
+        open and keep writing, or a slow reader of procrunner may pause the pipes."""
+        await self._connected
+        deadline = time.monotonic() + DRAIN_TIMEOUT
+        pending = {s.closed for s in self._streams}
+        while pending and any(s.unread() for s in self._streams):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            _, pending = await asyncio.wait(pending, timeout=min(left, _CATCH_UP_POLL))
         if not self.exited.done():
             self.exited.set_result(status)
 

@@ -210,7 +210,7 @@ def test_start_from_a_subfolder_says_which_procfile_in_a_system_line(
     result = cli(app, "start", "--no-color", "-m", "hello=1", cwd=below)
     assert result.returncode == 0, result.stderr
     first = result.stdout.splitlines()[0]
-    assert re.fullmatch(rf"\S+ system \| using the Procfile {app.root}/Procfile", first), first
+    assert re.fullmatch(rf"\S+ system +\| using the Procfile {app.root}/Procfile", first), first
     assert f"hello on 5000 with hello in {app.root}\n" in result.stdout  # run in the root
 
 

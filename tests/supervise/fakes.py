@@ -24,7 +24,7 @@ from procrunner.supervise.handle import Incoming
 from procrunner.supervise.incarnation import ExitStatus, StopReport
 from procrunner.supervise.ledger import Ledger
 from procrunner.supervise.memory import Key
-from procrunner.supervise.messages import lines
+from procrunner.supervise.messages import Narration
 from procrunner.supervise.probes import Site
 from procrunner.supervise.spawner import Life
 from procrunner.supervise.supervisor import Supervisor
@@ -138,13 +138,15 @@ class FakeSpawner:
         life.stop_signal = sig
         life.stop_command = stop_command
         killed = False
-        if not life.exited.done():
+        signalled = not life.exited.done()  # an exited leader left nothing behind
+        if signalled:
             escalated = asyncio.ensure_future(escalate.wait())
             await asyncio.wait([life.gone, escalated], return_when=asyncio.FIRST_COMPLETED)
             escalated.cancel()
             killed = not life.gone.done()
             life.exit(sig=signal.SIGKILL if killed else sig)
-        return StopReport(True, killed, signum=sig, timeout=timeout), Inventory()
+        report = StopReport(signalled, killed, signum=sig, timeout=timeout, escalated=killed)
+        return report, Inventory()
 
     async def measure(self, lives: Mapping[Key, Life]) -> tuple[()]:
         return ()
@@ -183,6 +185,8 @@ class World:
         self.queue: asyncio.Queue[Incoming] = asyncio.Queue()
         self.facts: list[Fact] = []
         self.lines: list[str] = []  # what the printer would say
+        self.chatter: list[bool] = []  # for each line: would --quiet drop it
+        self.narration = Narration()
         self.trail: list[tuple[str, str]] = []
         self.ledger = Ledger()  # what the summary reads
         stream = Facts((self._saw, self.ledger.follow))
@@ -195,8 +199,10 @@ class World:
         self.facts.append(fact)
         if isinstance(fact, StateChanged):
             self.trail.append((f"{fact.instance}#{fact.number}", fact.state.value))
-        for text, name in lines(fact):
+        for line in self.narration.lines(fact):
+            name, text = line.name, line.text
             self.lines.append(text if name == "system" else f"{name}: {text}")
+            self.chatter.append(line.chatter)
 
     def states(self, name: str) -> list[str]:
         """The states ``name`` went through, each with its life: ``web.1#1 running``."""
