@@ -66,7 +66,7 @@ def test_ctrl_c_on_two_instances_prints_one_compact_summary(app: App) -> None:
     assert run.finish() == 130
     lines = run.text().splitlines()
     stopping = _index(lines, r"SIGINT received: stopping all processes")
-    after = lines[stopping + 1 :]
+    after = [line for line in lines[stopping + 1 :] if " system " in line]  # web's may be late
     assert len(after) == 1, lines
     assert re.search(
         r"system   \| summary: 2 instances, [\d.]+ m?s, no restarts; destroyed 0 files / 0 B "
