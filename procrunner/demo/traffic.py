@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import http.client
 import json
-import sqlite3
 import time
 import urllib.parse
 from collections.abc import Mapping
@@ -20,7 +19,7 @@ from pathlib import Path
 
 from procrunner.demo import jobs
 from procrunner.demo.config import DemoError, JobTiming, identity, job_timing, run_part, seconds
-from procrunner.demo.db import connect, database_url
+from procrunner.demo.db import Database, connect, database_url
 from procrunner.demo.verdict import JobFacts, Outcome, gather, plural, progress, render
 from procrunner.demo.web import NOT_FOUND, Reply
 
@@ -141,7 +140,7 @@ def send_traffic(visitor: Visitor, duration: float, rate: float) -> None:
             next_progress += PROGRESS_SECONDS
 
 
-def wait_for_jobs(db: sqlite3.Connection, run: str, timing: JobTiming) -> JobFacts:
+def wait_for_jobs(db: Database, run: str, timing: JobTiming) -> JobFacts:
     """Wait (bounded) until every job enqueued so far is done."""
     up_to = jobs.last_number(db, run)
     tally = jobs.tally(db, run, up_to)
@@ -156,7 +155,7 @@ def wait_for_jobs(db: sqlite3.Connection, run: str, timing: JobTiming) -> JobFac
     return JobFacts(tally.enqueued, tally.done, tally.retried, tally.enqueued - tally.done)
 
 
-def database_hits(db: sqlite3.Connection, run: str) -> int:
+def database_hits(db: Database, run: str) -> int:
     row = db.execute("SELECT count FROM hits WHERE run = ?", (run,)).fetchone()
     return int(row[0]) if row is not None else 0
 
@@ -168,7 +167,7 @@ def main(env: Mapping[str, str]) -> None:
     rate = seconds(env, "DEMO_RATE", 20.0)
     timing = job_timing(env)
     verdict_path = env.get("DEMO_VERDICT_JSON")
-    db = connect(database_url(env))
+    db = connect(database_url(env), env)
     print(f"waiting for a web instance to answer at {router.host}:{router.port}", flush=True)
     first = wait_for_formation(router)
     print(
