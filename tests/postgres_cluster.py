@@ -91,14 +91,14 @@ class Cluster:
     def url(self, database: str) -> str:
         return f"postgresql://demo:{self.password}@127.0.0.1:{self.port}/{database}"
 
-    def new_database(self) -> str:
+    def new_database(self, encoding: str = "UTF8") -> str:
         """A new, empty database; its URL (with the password)."""
         import psycopg
 
         self.databases += 1
         name = f"demo{self.databases}"
         with psycopg.connect(self.url("postgres"), autocommit=True) as conn:
-            conn.execute(f"CREATE DATABASE {name}")
+            conn.execute(f"CREATE DATABASE {name} ENCODING '{encoding}' TEMPLATE template0")
         return self.url(name)
 
 

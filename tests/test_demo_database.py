@@ -9,7 +9,8 @@ import threading
 import time
 from collections.abc import Callable
 
-from harness import App
+from harness import App, wait_until
+from postgres_cluster import Cluster
 from test_demo_parts import RUN, free_port
 
 from procrunner.demo import jobs
@@ -72,6 +73,19 @@ def test_a_database_server_that_never_answers_is_one_line_and_exit_1(app: App) -
     (line,) = result.stderr.splitlines()
     assert line.startswith("demo worker: cannot open the database postgresql://demo:***@127.0.0.1:")
     assert "(tried for 1 s)" in line and "secret" not in line
+
+
+def test_a_sql_ascii_database_gives_text_not_bytes(postgres_cluster: Cluster) -> None:
+    """A server made by initdb without a locale (as in a bare container) is SQL_ASCII; the
+    worker that took over a job got its previous holder as bytes and crashed."""
+    url = postgres_cluster.new_database("SQL_ASCII")
+    db = connect(url)
+    jobs.enqueue(db, RUN)
+    jobs.claim(db, RUN, "worker.1#1", lease=0.001)
+    claims: list[jobs.Claim | None] = []
+    assert wait_until(lambda: claims.append(jobs.claim(db, RUN, "worker.1#2", 60)) or claims[-1])
+    assert claims[-1] == jobs.Claim(1, 2, "worker.1#1")
+    assert db.execute("SELECT claimed_by FROM jobs").fetchall() == [("worker.1#2",)]
 
 
 def test_a_shown_url_hides_the_password_and_keeps_the_rest() -> None:

@@ -216,7 +216,10 @@ def _open_postgres(url: str, wait: float) -> PostgresDatabase:
     deadline = time.monotonic() + wait
     while True:
         try:
-            return PostgresDatabase(psycopg.connect(url, autocommit=True), safe)
+            # a cluster made without a locale is SQL_ASCII, where psycopg returns bytes for
+            # text unless the client asks for UTF-8
+            conn = psycopg.connect(url, autocommit=True, client_encoding="UTF8")
+            return PostgresDatabase(conn, safe)
         except psycopg.ProgrammingError as error:  # the URL itself: options libpq refuses
             raise DemoError(f"DATABASE_URL {safe}: {_one_line(error, url)}") from None
         except psycopg.OperationalError as error:

@@ -26,7 +26,7 @@ class Claim:
 
 @dataclass(frozen=True)
 class JobTally:
-    """The jobs numbered up to some number: how many exist, are done, needed a new attempt."""
+    """The jobs in a range of numbers: how many exist, are done, needed a new attempt."""
 
     enqueued: int
     done: int
@@ -96,10 +96,11 @@ def last_number(db: Database, run: str) -> int:
     return int(row.fetchone()[0])
 
 
-def tally(db: Database, run: str, up_to: int) -> JobTally:
+def tally(db: Database, run: str, up_to: int, after: int = 0) -> JobTally:
+    """The run's jobs numbered ``after`` + 1 to ``up_to``."""
     row = db.execute(
         "SELECT count(*), count(done_at), count(CASE WHEN attempts > 1 THEN 1 END) "
-        "FROM jobs WHERE run = ? AND number <= ?",
-        (run, up_to),
+        "FROM jobs WHERE run = ? AND number > ? AND number <= ?",
+        (run, after, up_to),
     ).fetchone()
     return JobTally(int(row[0]), int(row[1]), int(row[2]))
