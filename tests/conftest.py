@@ -11,6 +11,7 @@ from pathlib import Path
 import psutil
 import pytest
 from harness import App
+from postgres_cluster import demo_database_url, postgres_cluster  # noqa: F401 (the demo's)
 
 
 @pytest.fixture

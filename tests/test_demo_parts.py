@@ -1,4 +1,6 @@
-"""The demo app's parts as real processes, on real sockets and a real SQLite file.
+"""The demo app's parts as real processes, on real sockets and a real database: each test that
+takes ``database_url`` runs twice, on a SQLite file and on a throwaway PostgreSQL server
+(``postgres_cluster.py``).
 
 The router does not take part here: the web tests talk to one instance directly, and the
 whole-formation test points PROCRUNNER_ROUTER straight at web.1 (a sticky connection).
@@ -10,18 +12,16 @@ import http.client
 import json
 import signal
 import socket
-import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from harness import App, wait_until
 
 from procrunner.demo import jobs
-from procrunner.demo.db import connect
+from procrunner.demo.db import Database, connect
 from procrunner.demo.verdict import JobFacts, Outcome, gather, render
 from procrunner.demo.web import CREATED, FOUND, NOT_FOUND, Reply
 
@@ -44,9 +44,9 @@ class Parts:
     """Starts demo parts (``python -m procrunner.demo.X``) with the test's marker; output goes
     to a file per process. Whatever is still running at the end is killed."""
 
-    def __init__(self, app: App) -> None:
+    def __init__(self, app: App, url: str) -> None:
         self.app = app
-        self.url = f"sqlite:///{app.root / 'demo.sqlite3'}"
+        self.url = url
         self.procs: list[subprocess.Popen[bytes]] = []
 
     def env(self, instance: str, number: int, **extra: str) -> dict[str, str]:
@@ -87,7 +87,7 @@ class Parts:
         assert proc.poll() is None, self.output(f"web.1#{number}")
         return proc
 
-    def db(self) -> sqlite3.Connection:
+    def db(self) -> Database:
         return connect(self.url)
 
     def stop_all(self) -> None:
@@ -98,8 +98,8 @@ class Parts:
 
 
 @pytest.fixture
-def parts(app: App) -> Iterator[Parts]:
-    started = Parts(app)
+def parts(app: App, demo_database_url: str) -> Iterator[Parts]:
+    started = Parts(app, demo_database_url)
     yield started
     started.stop_all()
 
@@ -186,7 +186,7 @@ def test_web_sessions_expire_and_unknown_paths_count_nothing(parts: Parts) -> No
 # --- worker and the queue ------------------------------------------------------------------
 
 
-def job_row(db: sqlite3.Connection, number: int) -> tuple[Any, ...]:
+def job_row(db: Database, number: int) -> tuple[Any, ...]:
     row = db.execute(
         "SELECT claimed_by, attempts, done_by, done_at FROM jobs WHERE run = ? AND number = ?",
         (RUN, number),
@@ -230,8 +230,10 @@ def test_a_worker_stopped_by_sigterm_gives_its_job_back_at_once(parts: Parts) ->
     assert job_row(db, 1)[1:3] == (2, f"{RUN}/worker.1#2")
 
 
-def test_only_the_current_holder_of_a_claim_can_complete_the_job(tmp_path: Path) -> None:
-    db = connect(f"sqlite:///{tmp_path / 'queue.sqlite3'}")
+def test_only_the_current_holder_of_a_claim_can_complete_the_job(
+    demo_database_url: str,
+) -> None:
+    db = connect(demo_database_url)
     jobs.enqueue(db, RUN)
     late = jobs.claim(db, RUN, "a", lease=0.05)
     assert late == jobs.Claim(1, 1, None)
@@ -257,7 +259,8 @@ def test_only_the_current_holder_of_a_claim_can_complete_the_job(tmp_path: Path)
 @pytest.mark.parametrize(
     ("part", "url"),
     [
-        ("web", "postgres://user:secret@db.example/app"),
+        ("web", "postgresql://user:secret@127.0.0.1:notaport/app"),
+        ("clock", "postgres://user@127.0.0.1:1/app?password=secret&no_such_option=1"),
         ("worker", "sqlite://"),
         ("clock", "sqlite:///demo.sqlite3?mode=ro"),
         ("traffic", "mysql://user:secret@db.example/app"),
@@ -333,31 +336,3 @@ def test_the_verdict_counts_losses_from_what_the_replies_show() -> None:
     assert "back to zero once" in text
     assert "kept all 5 hits, and 1 more whose reply was cut off" in text
     assert "1 taken over after the worker holding it was killed" in text
-
-
-# --- the whole formation under procrunner --------------------------------------------------
-
-
-def test_the_formation_runs_to_a_verdict_under_procrunner(app: App) -> None:
-    port = free_port()
-    python = f"{sys.executable} -m procrunner.demo"
-    app.procfile(
-        f"web: {python}.web\nworker: {python}.worker\nclock: {python}.clock\n"
-        f"traffic: {python}.traffic\n"
-    )
-    app.write(
-        ".env",
-        f"PROCRUNNER_ROUTER=127.0.0.1:{port}\nDEMO_SECONDS=2.5\nDEMO_VERDICT_JSON=verdict.json\n"
-        "CLOCK_SECONDS=0.5\nDEMO_JOB_SECONDS=0.2\nDEMO_LEASE_SECONDS=2\n",
-    )
-    run = app.start("-p", str(port))
-    assert run.finish(timeout=120) == 0, run.text() + run.stderr
-    run.wait_for(r"traffic\.1 +\| verdict: \d+ of \d+ requests served, all by web\.1")
-    facts = json.loads((app.root / "verdict.json").read_text())
-    assert facts["attempted"] > 0
-    assert facts["succeeded"] <= facts["db_hits"] <= facts["attempted"]
-    assert facts["memory_sessions_lost"] == 0
-    assert facts["db_sessions_lost"] == 0
-    assert facts["jobs"]["lost"] == 0
-    assert facts["jobs"]["done"] == facts["jobs"]["enqueued"] > 0
-    assert (app.root / "procrunner-demo.sqlite3").exists()  # the default, in the app root

@@ -19,7 +19,7 @@ from procrunner.demo.db import connect, database_url, delete_old_runs
 def main(env: Mapping[str, str]) -> None:
     me = identity(env, "clock")
     interval = seconds(env, "CLOCK_SECONDS", 2.0)
-    db = connect(database_url(env))
+    db = connect(database_url(env), env)
     delete_old_runs(db, me.run)
     next_tick = time.monotonic() + interval / 2
     while True:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -44,10 +45,12 @@ class Identity:
 
 
 def identity(env: Mapping[str, str], type_name: str) -> Identity:
-    """From procrunner's PROCRUNNER_RUN, PS and PROCRUNNER_INCARNATION; outside procrunner,
-    the run is ``manual`` and the incarnation is named after the pid."""
+    """From procrunner's PROCRUNNER_RUN, PS and PROCRUNNER_INCARNATION. Outside procrunner the
+    run is ``manual``, the instance is named after the host (``web@3f2a9c1b7d4e``: in Compose,
+    each replica is a container with a host name of its own, and its program is pid 7 in every
+    one of them) and the incarnation after the pid."""
     run = env.get("PROCRUNNER_RUN") or MANUAL_RUN
-    instance = env.get("PS") or type_name
+    instance = env.get("PS") or f"{type_name}@{socket.gethostname()}"
     incarnation = env.get("PROCRUNNER_INCARNATION") or f"{run}/{instance}-pid{os.getpid()}"
     return Identity(run, instance, incarnation)
 

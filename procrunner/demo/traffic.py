@@ -2,15 +2,14 @@
 
 It waits for the formation to answer, logs in, sends DEMO_RATE requests per second (one at a
 time) for DEMO_SECONDS with both session cookies, logs in again whenever a session was not
-found, waits for the jobs enqueued so far to be done, prints the verdict and exits 0, which
-ends the formation (procrunner's default policy stops all when one instance exits).
+found, waits for the jobs enqueued since it started to be done, prints the verdict and exits
+0, which ends the formation (procrunner's default policy stops all when one instance exits).
 """
 
 from __future__ import annotations
 
 import http.client
 import json
-import sqlite3
 import time
 import urllib.parse
 from collections.abc import Mapping
@@ -20,7 +19,7 @@ from pathlib import Path
 
 from procrunner.demo import jobs
 from procrunner.demo.config import DemoError, JobTiming, identity, job_timing, run_part, seconds
-from procrunner.demo.db import connect, database_url
+from procrunner.demo.db import Database, connect, database_url
 from procrunner.demo.verdict import JobFacts, Outcome, gather, plural, progress, render
 from procrunner.demo.web import NOT_FOUND, Reply
 
@@ -144,10 +143,11 @@ def send_traffic(visitor: Visitor, duration: float, rate: float) -> None:
             next_progress += PROGRESS_SECONDS
 
 
-def wait_for_jobs(db: sqlite3.Connection, run: str, timing: JobTiming) -> JobFacts:
-    """Wait (bounded) until every job enqueued so far is done."""
+def wait_for_jobs(db: Database, run: str, timing: JobTiming, after: int) -> JobFacts:
+    """Wait (bounded) until every job enqueued so far, after job number ``after``, is done.
+    (Exported, every deployment is the run ``manual``: earlier ones left their jobs.)"""
     up_to = jobs.last_number(db, run)
-    tally = jobs.tally(db, run, up_to)
+    tally = jobs.tally(db, run, up_to, after)
     pending = tally.enqueued - tally.done
     wait = timing.lease + timing.work * (pending + 1) + JOB_WAIT_MARGIN_SECONDS
     if pending:
@@ -155,11 +155,11 @@ def wait_for_jobs(db: sqlite3.Connection, run: str, timing: JobTiming) -> JobFac
     deadline = time.monotonic() + wait
     while tally.done < tally.enqueued and time.monotonic() < deadline:
         time.sleep(JOB_POLL_SECONDS)
-        tally = jobs.tally(db, run, up_to)
+        tally = jobs.tally(db, run, up_to, after)
     return JobFacts(tally.enqueued, tally.done, tally.retried, tally.enqueued - tally.done)
 
 
-def database_hits(db: sqlite3.Connection, run: str) -> int:
+def database_hits(db: Database, run: str) -> int:
     row = db.execute("SELECT count FROM hits WHERE run = ?", (run,)).fetchone()
     return int(row[0]) if row is not None else 0
 
@@ -171,7 +171,8 @@ def main(env: Mapping[str, str]) -> None:
     rate = seconds(env, "DEMO_RATE", 20.0)
     timing = job_timing(env)
     verdict_path = env.get("DEMO_VERDICT_JSON")
-    db = connect(database_url(env))
+    db = connect(database_url(env), env)
+    jobs_before = jobs.last_number(db, me.run)
     print(f"waiting for a web instance to answer at {router.host}:{router.port}", flush=True)
     first, probes = wait_for_formation(router)
     print(
@@ -181,7 +182,7 @@ def main(env: Mapping[str, str]) -> None:
     )
     visitor = Visitor(router)
     send_traffic(visitor, duration, rate)
-    job_facts = wait_for_jobs(db, me.run, timing)
+    job_facts = wait_for_jobs(db, me.run, timing, jobs_before)
     hits = database_hits(db, me.run) - first.db_count
     facts = gather(visitor.outcomes, hits, job_facts, probes)
     print(render(facts), flush=True)

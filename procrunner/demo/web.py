@@ -16,7 +16,6 @@ import json
 import math
 import os
 import secrets
-import sqlite3
 import tempfile
 import threading
 import time
@@ -28,7 +27,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from procrunner.demo.config import DemoError, Identity, identity, run_part, seconds
-from procrunner.demo.db import connect, database_url, transaction
+from procrunner.demo.db import Database, connect, database_url
 
 DEFAULT_HOST = "127.0.0.1"  # HOST=0.0.0.0 in a container (the export sets it)
 MEMORY_COOKIE = "memory_session"
@@ -57,7 +56,7 @@ class WebProcess:
     scratch file, because procrunner wipes the scratch dir. Only the database is shared."""
 
     me: Identity
-    db: sqlite3.Connection
+    db: Database
     scratch_file: Path
     session_seconds: float
     memory_count: int = 0
@@ -72,7 +71,7 @@ class WebProcess:
             memory_count = self.memory_count
             scratch_count = self._count_in_scratch_file()
             now = time.time()
-            with transaction(self.db):
+            with self.db.transaction():
                 db_count = self._count_in_database(now)
                 if login:
                     new_cookies = self._log_in(now)
@@ -104,7 +103,8 @@ class WebProcess:
     def _count_in_database(self, now: float) -> int:
         row = self.db.execute(
             "INSERT INTO hits (run, count, updated_at) VALUES (?, 1, ?) "
-            "ON CONFLICT (run) DO UPDATE SET count = count + 1, updated_at = excluded.updated_at "
+            "ON CONFLICT (run) DO UPDATE "
+            "SET count = hits.count + 1, updated_at = excluded.updated_at "
             "RETURNING count",
             (self.me.run, now),
         ).fetchone()
@@ -228,7 +228,7 @@ def main(env: Mapping[str, str]) -> None:
     url = database_url(env)
     session_seconds = seconds(env, "DEMO_SESSION_SECONDS", 1800.0)
     host = env.get("HOST") or DEFAULT_HOST
-    process = WebProcess(me, connect(url), scratch_dir(env) / "hits", session_seconds)
+    process = WebProcess(me, connect(url, env), scratch_dir(env) / "hits", session_seconds)
     try:
         server = DemoServer(host, int(port_text), process)
     except OSError as error:

@@ -6,13 +6,12 @@ picks it up again, and says so. Stopped by SIGTERM, it gives the job back at onc
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from collections.abc import Mapping
 
 from procrunner.demo import jobs
 from procrunner.demo.config import Identity, JobTiming, Stopped, identity, job_timing, run_part
-from procrunner.demo.db import connect, database_url
+from procrunner.demo.db import Database, connect, database_url
 
 POLL_SECONDS = 0.2
 
@@ -23,7 +22,7 @@ def work(number: int, seconds: float) -> str:
     return f"{number} squared is {number * number}"
 
 
-def do_one(db: sqlite3.Connection, me: Identity, timing: JobTiming) -> bool:
+def do_one(db: Database, me: Identity, timing: JobTiming) -> bool:
     """Claim, do and complete one job; False when the queue has none for now."""
     job = jobs.claim(db, me.run, me.incarnation, timing.lease)
     if job is None:
@@ -51,9 +50,8 @@ def do_one(db: sqlite3.Connection, me: Identity, timing: JobTiming) -> bool:
 def main(env: Mapping[str, str]) -> None:
     me = identity(env, "worker")
     timing = job_timing(env)
-    url = database_url(env)
-    db = connect(url)
-    print(f"{me.label} taking jobs from the queue in {url}", flush=True)
+    db = connect(database_url(env), env)
+    print(f"{me.label} taking jobs from the queue in {db.shown_url}", flush=True)
     while True:
         if not do_one(db, me, timing):
             time.sleep(POLL_SECONDS)
