@@ -10,16 +10,18 @@ import functools
 import os
 import signal
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from procrunner.config.app import App, instance_environment
 from procrunner.config.settings import StartSettings
+from procrunner.control.detach import RUN_LOG
 from procrunner.control.history import OutputHistory
 from procrunner.control.notices import Notices
 from procrunner.control.server import ControlServer
 from procrunner.control.socketpath import socket_path
+from procrunner.output.logfiles import RotatingSink
 from procrunner.output.printer import Printer
 from procrunner.output.sink import Sink
 from procrunner.scratch.space import ScratchSpace
@@ -39,18 +41,25 @@ if TYPE_CHECKING:
 
 
 async def run_formation(
-    settings: StartSettings, app: App, run_id: str, watchdog: Watchdog
+    settings: StartSettings,
+    app: App,
+    run_id: str,
+    watchdog: Watchdog,
+    listening: Callable[[], None] | None = None,
 ) -> int:
+    """``listening``: called once the control socket (and the dashboard) answer."""
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue[Incoming] = asyncio.Queue()
 
     def sink(printer: Printer) -> Sink:
-        return Sink(
-            sys.stdout.fileno(),
-            loop,
-            printer.congestion_changed,
-            lambda _error: queue.put_nowait(OutputBroken()),
-        )
+        def broken(_error: OSError) -> None:
+            queue.put_nowait(OutputBroken())
+
+        if settings.detach and settings.log_dir is not None:  # stdout is the run's log file
+            path = settings.log_dir / RUN_LOG
+            return RotatingSink(path, sys.stdout.fileno(), loop, printer.congestion_changed,
+                                broken, mirrors=(sys.stderr.fileno(),))  # fmt: skip
+        return Sink(sys.stdout.fileno(), loop, printer.congestion_changed, broken)
 
     notices = Notices()
     history = OutputHistory()
@@ -63,6 +72,8 @@ async def run_formation(
         printer = Printer(settings.style, sink, settings.log_dir)
         if dashboard is not None:
             printer.system(f"dashboard on {dashboard}")
+        if listening is not None:
+            listening()
         printer.observe = functools.partial(_observe, history, notices, readiness)
         scratch = ScratchSpace(settings.scratch_root, app.root, run_id, settings.keep_scratch)
         try:
