@@ -196,7 +196,7 @@ def test_attach_says_how_many_lines_a_slow_reader_lost(app: App) -> None:
 
     said = describe({"event": "dropped", "time": 0.0, "count": 3, "output_lines": 250})
     assert said == "250 lines (3 notices) dropped here: this attach was slower than the formation"
-    app.procfile(f"flood: read go < go.fifo && {kid('lines', '6000', '2000', 'done')}; exec sleep 600\n")
+    app.procfile(f"flood: read go < go.fifo && {kid('lines', '6000', '2000', 'done')}\n")
     os.mkfifo(app.root / "go.fifo")
     with detached(app, "-p", str(free_ports(1))):
         slow = subprocess.Popen(
@@ -233,3 +233,12 @@ def _drain(proc: subprocess.Popen[bytes]) -> bytes:
         if b"lines done" in line:
             break
     return text
+
+
+def test_a_detached_run_killed_with_sigkill_leaves_no_orphans(app: App) -> None:
+    app.procfile(f"web: {kid('escape', 'setsid')}\nworker: {kid('sleep')}\n")
+    with detached(app, "-p", str(free_ports(2))) as pid:
+        # procrunner, its watchdog, web.1, its escaped child and worker.1
+        assert wait_until(lambda: len(app.census()) >= 5, timeout=30), app.census()
+        os.kill(pid, signal.SIGKILL)  # its watchdog takes the formation down
+        assert wait_until(lambda: not app.census(), timeout=30), app.census()
