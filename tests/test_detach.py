@@ -79,9 +79,10 @@ def test_a_detached_run_is_attached_detached_reattached_and_stopped_leaving_noth
         assert os.getsid(pid) == pid and os.getsid(pid) != os.getsid(0)  # its own session
         log_dir = default_log_dir(app.root.resolve(), app.env)
         assert stat.S_IMODE(log_dir.stat().st_mode) == 0o700
+        assert wait_until(lambda: "worker up" in _log(app, "worker.1.log"), timeout=30)
         first = attach(app)
         first.wait_for(r"clock\.1  \| tick \d+")  # as start prints it: padded names
-        # worker.1 said it once, before anyone attached: the history shows it first
+        # worker.1 said it once, before anyone attached: the history shows it
         assert re.search(r"(?m)^\d\d:\d\d:\d\d worker\.1 \| worker up$", first.text())
         seen = int(first.wait_for(r"clock\.1 +\| tick (\d+)", count=3).group(1))
         first.signal(signal.SIGINT)  # Ctrl-C

@@ -104,12 +104,11 @@ def test_a_completed_one_shot_step_counts_as_ready(app: App) -> None:
 
 def test_a_failed_release_under_detach_is_reported_by_wait(app: App) -> None:
     app.procfile(f"release: echo migrating; sleep 0.5; exit 3\nweb: {kid('serve')}\n")
-    with detached(app, "-p", str(free_ports(1))) as pid:
+    with detached(app, "-p", str(free_ports(1))):
         result = app.cli("wait", "web", "--timeout", "60s")
         assert result.returncode == 1
         assert "the release phase failed" in one_line(result)
         assert wait_until(lambda: not app.census(), timeout=30)  # the run ended by itself
-    assert pid
     after = app.cli("wait", "--timeout", "60s")  # the run is gone: its log tells why
     assert after.returncode == 1
     assert one_line(after) == (
@@ -150,3 +149,14 @@ def test_judge_counts_clean_exits_as_done_and_waits_on_backoff() -> None:
     assert stopping.failure == "the formation is stopping"
     with pytest.raises(ProcrunnerError):
         judge({"stopping": False, "instances": [row("web.1", "running")]}, ["worker"])
+
+
+def test_a_timeout_of_zero_answers_at_once(app: App) -> None:
+    app.procfile(f"web: {kid('sleep')}\n")
+    run = app.start("-p", str(free_ports(1)))
+    run.wait_for(r"web\.1 +\| ready")
+    result = app.cli("wait", "--timeout", "0")
+    assert result.returncode == 1
+    assert one_line(result).startswith("procrunner wait: not ready after 0 ms: web.1 is starting")
+    run.signal(signal.SIGINT)
+    assert run.finish() == 130

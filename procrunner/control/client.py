@@ -75,7 +75,7 @@ class Connection:
         self._sock.settimeout(wait)
         try:
             line = self._line(quiet=True)
-        except TimeoutError:
+        except (TimeoutError, BlockingIOError):  # a wait of 0 makes the socket non-blocking
             return None
         if not line:
             raise NotRunning("procrunner closed the connection (the formation has stopped)")
