@@ -121,11 +121,21 @@ def _note(notice: str | None) -> None:
 def _start(args: argparse.Namespace) -> int:
     with _lean_imports():
         loaded = _loaded(args)
+    settings, listening = loaded.settings, None
+    if settings.detach:
+        from procrunner.control.detach import detach
+
+        named = ["-d", str(loaded.app.root)] if args.root or args.procfile else []
+        named += ["--socket", str(settings.socket)] if args.socket else []
+        forked = detach(settings, loaded.app.root, named)
+        if isinstance(forked, int):  # the starter: the run listens, or has ended
+            return forked
+        settings, listening = forked.settings, forked.listening
     from procrunner.config.app import new_run_id
     from procrunner.supervise.watchdog import Watchdog
 
     run_id = new_run_id()
-    timeout = loaded.settings.run.longest_stop_timeout(loaded.app.make_spec.type_names)
+    timeout = settings.run.longest_stop_timeout(loaded.app.make_spec.type_names)
     # The watchdog's own Python start-up overlaps the imports below, rather than competing
     # for the CPU with the instances it is there for.
     with Watchdog(run_id, timeout) as watchdog:
@@ -136,7 +146,9 @@ def _start(args: argparse.Namespace) -> int:
             from procrunner.run import run_formation
 
         opening = [loaded.notice] if loaded.notice else []
-        return asyncio.run(run_formation(loaded.settings, loaded.app, run_id, watchdog, opening))
+        return asyncio.run(
+            run_formation(settings, loaded.app, run_id, watchdog, opening, listening)
+        )
 
 
 @contextlib.contextmanager

@@ -11,16 +11,18 @@ import os
 import signal
 import sys
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from procrunner.config.app import App, instance_environment
 from procrunner.config.settings import StartSettings
+from procrunner.control.detach import RUN_LOG
 from procrunner.control.history import OutputHistory
 from procrunner.control.notices import Notices
 from procrunner.control.server import ControlServer
 from procrunner.control.socketpath import socket_path
+from procrunner.output.logfiles import RotatingSink
 from procrunner.output.printer import CHAOS_NAME, Printer
 from procrunner.output.sink import Sink
 from procrunner.scratch.space import ScratchSpace
@@ -40,20 +42,27 @@ if TYPE_CHECKING:
 
 
 async def run_formation(
-    settings: StartSettings, app: App, run_id: str, watchdog: Watchdog,
+    settings: StartSettings,
+    app: App,
+    run_id: str,
+    watchdog: Watchdog,
     opening: Sequence[str] = (),
+    listening: Callable[[], None] | None = None,
 ) -> int:
-    """``opening``: system lines to print first (which Procfile, when found elsewhere)."""
+    """``opening``: system lines to print first (which Procfile, when found elsewhere);
+    ``listening``: called once the control socket (and the dashboard) answer."""
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue[Incoming] = asyncio.Queue()
 
     def sink(printer: Printer) -> Sink:
-        return Sink(
-            sys.stdout.fileno(),
-            loop,
-            printer.congestion_changed,
-            lambda _error: queue.put_nowait(OutputBroken()),
-        )
+        def broken(_error: OSError) -> None:
+            queue.put_nowait(OutputBroken())
+
+        if settings.detach and settings.log_dir is not None:  # stdout is the run's log file
+            path = settings.log_dir / RUN_LOG
+            return RotatingSink(path, sys.stdout.fileno(), loop, printer.congestion_changed,
+                                broken, mirrors=(sys.stderr.fileno(),))  # fmt: skip
+        return Sink(sys.stdout.fileno(), loop, printer.congestion_changed, broken)
 
     notices = Notices()
     history = OutputHistory()
@@ -70,6 +79,8 @@ async def run_formation(
             printer.system(line)
         if dashboard is not None:
             printer.system(f"dashboard on {dashboard}", chatter=True)
+        if listening is not None:
+            listening()
         printer.observe = functools.partial(_observe, history, notices, readiness)
         scratch = ScratchSpace(settings.scratch_root, app.root, run_id, settings.keep_scratch)
         try:

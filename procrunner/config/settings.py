@@ -288,8 +288,13 @@ class StartSettings:
     run: RunOptions = section(RunOptions)
     style: Style = section(Style)
     log_dir: Path | None = setting(
-        "path", "also write each instance's output to `DIR/web.1.log`",
-        takes("--log-dir", metavar="DIR"), absolute=True)
+        "path", "also write each instance's output to `DIR/web.1.log`, each file rotated at "
+        "10 MiB, 3 kept (with `--detach`, by default a private per-app folder under "
+        "`$XDG_STATE_HOME/procrunner`)", takes("--log-dir", metavar="DIR"), absolute=True)
+    detach: bool = setting(
+        "bool", "run the formation in the background: return once its control socket "
+        "answers; its output goes to the log files of `--log-dir`", switch("-D", "--detach"),
+        value=False, default=False)
     audit: bool = setting(
         "bool", "report files written into the app root during the run", switch("--audit"),
         value=False, default=False)

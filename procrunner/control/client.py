@@ -69,6 +69,23 @@ class Connection:
         while line := self._line():
             yield json.loads(line)
 
+    def notice(self, wait: float | None) -> dict[str, Any] | None:
+        """The next streamed notice, or None if none came within ``wait`` seconds (None:
+        as long as it takes); raises ``NotRunning`` when the server closes."""
+        self._sock.settimeout(wait)
+        try:
+            line = self._line(quiet=True)
+        except (TimeoutError, BlockingIOError):  # a wait of 0 makes the socket non-blocking
+            return None
+        if not line:
+            raise NotRunning("procrunner closed the connection (the formation has stopped)")
+        notice: dict[str, Any] = json.loads(line)
+        return notice
+
+    def has_more(self) -> bool:
+        """Whether a whole notice has come already and waits to be read."""
+        return b"\n" in self._buffer
+
     def take_raw(self) -> tuple[socket.socket, bytes]:
         """After ``connect``: the socket, and the bytes that came with the reply."""
         self._sock.settimeout(None)
@@ -82,11 +99,15 @@ class Connection:
         message: dict[str, Any] = json.loads(line)
         return message
 
-    def _line(self) -> bytes:
+    def _line(self, quiet: bool = False) -> bytes:
+        """The next line; ``quiet``: a timeout raises ``TimeoutError`` rather than saying
+        that procrunner does not answer (what came so far stays buffered)."""
         while b"\n" not in self._buffer:
             try:
                 chunk = self._sock.recv(65536)
             except TimeoutError:
+                if quiet:
+                    raise
                 raise NotRunning(
                     f"procrunner did not answer within {self._sock.gettimeout():g} s "
                     f"at {self._path}"

@@ -1,5 +1,6 @@
 """The commands that drive a running formation through its control socket: ps, scale,
-restart, stop, kill, logs, chaos and events. Each is a thin client; the supervisor acts."""
+restart, stop, kill, logs, chaos, events, attach and wait. Each is a thin client; the
+supervisor acts."""
 
 from __future__ import annotations
 
@@ -50,6 +51,15 @@ def add_commands(commands: Any) -> None:
     events = _command(commands, "events", "stream the supervisor's events as JSON lines",
                       _events)
     events.add_argument("--output", action="store_true", help="include output lines")
+    _command(commands, "attach", "follow the formation's output as start prints it (Ctrl-C "
+             "detaches, the formation goes on)", _attach)
+    wait = commands.add_parser(
+        "wait", help="until the instances of these types (default all) are running and ready")
+    add_client_arguments(wait)
+    wait.add_argument("types", nargs="*", metavar="TYPE|INSTANCE")
+    wait.add_argument("--timeout", metavar="DURATION",
+                      help="give up after this long: exit 1 (default: no limit)")
+    wait.set_defaults(handler=_wait)
 
 
 def _command(commands: Any, name: str, summary: str, handler: Handler) -> argparse.ArgumentParser:
@@ -197,6 +207,21 @@ def _connect(args: argparse.Namespace, connection: Connection) -> int:
     from procrunner.control.attach import attach
 
     return attach(connection, args.target)
+
+
+def _attach(_args: argparse.Namespace, connection: Connection) -> int:
+    from procrunner.control.follow_formation import attach_formation
+
+    return attach_formation(connection)
+
+
+def _wait(args: argparse.Namespace) -> int:
+    from procrunner.config.durations import parse_duration
+    from procrunner.control.wait import wait_until_ready
+
+    timeout = None if args.timeout is None else parse_duration(args.timeout, "--timeout")
+    root, path = formation_socket(args)
+    return wait_until_ready(root, path, args.types, timeout)
 
 
 def _events(args: argparse.Namespace, connection: Connection) -> int:

@@ -32,6 +32,7 @@ class Subscription:
         self._budget = budget
         self._patience = patience
         self._dropped = 0
+        self._dropped_lines = 0  # output lines in the dropped notices
         self._stall: asyncio.TimerHandle | None = None
         self._ready = asyncio.Event()
 
@@ -42,8 +43,10 @@ class Subscription:
         while len(self._pending) > 1 and (
             len(self._pending) > self._limit or self._size > self._budget
         ):
-            self._size -= self._pending.popleft()[1]
+            dropped, size = self._pending.popleft()
+            self._size -= size
             self._dropped += 1
+            self._dropped_lines += len(dropped.get("lines", ()))
         if self._dropped and self._stall is None:
             loop = asyncio.get_running_loop()
             self._stall = loop.call_later(self._patience, self._stalled)
@@ -58,8 +61,9 @@ class Subscription:
         self._pending.clear()
         self._size = 0
         if self._dropped:
-            notices.insert(0, {"event": "dropped", "time": time.time(), "count": self._dropped})
-            self._dropped = 0
+            notices.insert(0, {"event": "dropped", "time": time.time(), "count": self._dropped,
+                               "output_lines": self._dropped_lines})  # fmt: skip
+            self._dropped = self._dropped_lines = 0
         return notices
 
     def end(self) -> None:

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
-from typing import NamedTuple, Protocol
+from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 from procrunner.config.settings import Style, TimestampFormat
 from procrunner.output.controls import escape_block, escape_line
-from procrunner.output.sink import Chunk
+
+if TYPE_CHECKING:  # the sink's writer thread and asyncio: not for a client (`attach`)
+    from procrunner.output.sink import Chunk
 
 _RESET = b"\033[0m"
 _FAINT = b"\033[2m"

@@ -162,6 +162,7 @@ def ps_row(instance: Instance, readiness: Readiness, start_seconds: float) -> di
                   if instance.state is State.STARTING else None),
         "retry_at": instance.retry_at if instance.state is State.BACKOFF else None,
         "held": instance.fate.reason if isinstance(instance.fate, Held) else None,
+        "held_failed": instance.fate.failed if isinstance(instance.fate, Held) else None,
     }
 
 
