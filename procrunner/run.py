@@ -91,7 +91,10 @@ async def run_formation(
             )  # fmt: skip
             status = await _supervise(settings, app, supervisor, printer, scratch, watchdog,
                                       queue)  # fmt: skip
-            _summarize(settings, app, run_id, status, ledger, printer, router)
+            summary = _summarize(settings, app, run_id, status, ledger, printer, router)
+            # the last notice, before the front doors close: followers (the dashboard among
+            # them) see how the run ended
+            notices.post("finished", status=status, summary=summary)
             return status
         finally:
             await asyncio.to_thread(scratch.close)
@@ -225,13 +228,16 @@ def _summarize(
     ledger: Ledger,
     printer: Printer,
     router: Router | None,
-) -> None:
+) -> list[str]:
+    """Prints the summary; its lines."""
     from procrunner.supervise.summary import summary_data, summary_lines, write_summary_json
 
     connections = router.stats if router is not None else None
     every = ledger.in_order(app.make_spec.type_names)
-    for line in summary_lines(every, connections):
+    lines = summary_lines(every, connections)
+    for line in lines:
         printer.system(line)
     if settings.summary_json is not None:
         data = summary_data(every, run_id, app.root, status, connections)
         write_summary_json(settings.summary_json, data)
+    return lines
