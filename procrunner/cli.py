@@ -181,18 +181,27 @@ def _config(args: argparse.Namespace) -> int:
 
 def _check(args: argparse.Namespace) -> int:
     from procrunner.config.formation import PORT_STEP
+    from procrunner.config.settings import RELEASE_TYPE
 
     loaded = _loaded(args)
     _note(loaded.notice)
     app = loaded.app
     print(f"valid Procfile: {app.procfile} ({len(app.types)} process types)")
-    width = max(len(t.name) for t in app.types)
+    # the release type runs once before the formation (unless --no-release), never in it
+    release = next((kind for kind in app.types if kind.name == RELEASE_TYPE), None)
+    width = max((len(t.name) for t in app.types if t is not release), default=0)
     for index, kind in enumerate(app.types):
+        if kind is release:
+            continue
         count = app.counts[kind.name]
         ports = sorted(spec.port for spec in app.plan if spec.type_name == kind.name)
         first = ports[0] if ports else app.base_port + PORT_STEP * index
         shown = f"port {first}" if count <= 1 else f"ports {first}-{ports[-1]}"
         print(f"  {kind.name.ljust(width)}  x{count}  {shown:<17} {kind.command}")
+    if release is not None:
+        when = "runs once, before the formation" if loaded.settings.run.release else (
+            "skipped (the release setting is off)")
+        print(f"release step: {when}: {release.command}")
     if app.options.router is not None:
         print(f"router: port {app.router_port}, in front of {app.options.router.type_name}")
     sources = ", ".join(str(p) for p in app.env_files) or "none"

@@ -113,7 +113,10 @@ async def run_formation(
             status = await _supervise(settings, app, supervisor, printer, scratch, watchdog,
                                       queue)  # fmt: skip
             elapsed = time.monotonic() - began
-            _summarize(settings, app, run_id, status, ledger, printer, router, elapsed)
+            summary = _summarize(settings, app, run_id, status, ledger, printer, router, elapsed)
+            # the last notice, before the front doors close: followers (the dashboard among
+            # them) see how the run ended
+            notices.post("finished", status=status, summary=summary)
             return status
         finally:
             await asyncio.to_thread(scratch.close)
@@ -248,13 +251,16 @@ def _summarize(
     printer: Printer,
     router: Router | None,
     elapsed: float,
-) -> None:
+) -> list[str]:
+    """Prints the summary; its lines."""
     from procrunner.supervise.summary import summary_data, summary_lines, write_summary_json
 
     connections = router.stats if router is not None else None
     every = ledger.in_order(app.make_spec.type_names)
-    for line in summary_lines(every, elapsed, connections, settings.keep_scratch):
+    lines = summary_lines(every, elapsed, connections, settings.keep_scratch)
+    for line in lines:
         printer.system(line, chatter=True)
     if settings.summary_json is not None:
         data = summary_data(every, run_id, app.root, status, connections)
         write_summary_json(settings.summary_json, data)
+    return lines

@@ -102,6 +102,18 @@ def test_check_lists_types_with_ports(app: App) -> None:
     assert ".env" in result.stdout
 
 
+def test_check_shows_release_as_the_step_before_the_formation_not_in_it(app: App) -> None:
+    app.procfile("web: gunicorn app\nrelease: ./migrate\n")
+    result = app.cli("check", "-m", "all=1")
+    assert result.returncode == 0, result.stderr
+    assert "web  x1  port 5000" in result.stdout
+    assert "x1  port 5100" not in result.stdout  # release is not one of the formation's rows
+    assert "release step: runs once, before the formation: ./migrate" in result.stdout
+    app.write("procrunner.yml", "release: false\n")
+    off = app.cli("check").stdout
+    assert "release step: skipped (the release setting is off): ./migrate" in off
+
+
 def test_run_uses_the_app_environment_and_passes_the_status(app: App) -> None:
     app.write(".env", "GREETING=hello there\n")
     result = app.cli("run", "sh", "-c", 'echo "$GREETING"; exit 7')

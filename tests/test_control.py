@@ -192,7 +192,7 @@ def test_the_events_command_prints_json_lines_until_the_formation_stops(app: App
     assert events.wait(timeout=20) == 0 and run.finish() == 0
     reader.join(10)
     kinds = [json.loads(line)["event"] for line in lines]
-    assert "shutdown" in kinds and kinds[-1] in ("state", "ended")
+    assert "shutdown" in kinds and kinds[-1] in ("state", "ended", "finished")
 
 
 def test_logs_shows_recent_lines(app: App) -> None:

@@ -240,6 +240,29 @@ def test_the_picture_builds_the_timeline_from_notices() -> None:
 
 
 
+def test_the_picture_keeps_the_end_of_the_run_from_notices_alone() -> None:
+    """At the end of a run no ``ps`` answers: state notices stop the rows, ``finished``
+    brings the status and the summary, and the last picture says it is the last."""
+    picture = Picture()
+    picture.came_up({"pid": 10, "app": "/app"})
+    row = {"name": "web.1", "type": "web", "state": "starting", "incarnation": 1,
+           "uptime": 2.0, "pid": 5, "rss": 100, "ready": {"kind": "port", "port": 5000},
+           "retry_at": None, "held": None}
+    picture.seed({"instances": [row], "chaos": None})
+    picture.apply(notice("state", 51.0, incarnation=1, state="stopping"))
+    picture.apply(notice("state", 52.0, incarnation=1, state="stopped"))
+    shown = picture.as_dict()
+    [stopped] = shown["instances"]
+    assert (stopped["state"], stopped["pid"], stopped["uptime"], stopped["ready"]) == (
+        "stopped", None, None, None)
+    assert shown["finished"] is None and not shown["last"]
+    summary = ["summary (...):", "  instance  incarnations", "  web.1     1"]
+    picture.apply({"event": "finished", "time": 53.0, "status": 130, "summary": summary})
+    picture.closing()
+    last = picture.as_dict()
+    assert last["finished"] == {"status": 130, "summary": summary} and last["last"]
+
+
 def test_regression_the_dashboard_stops_while_its_formation_goes_down() -> None:
     """The link waited for its ps poller to end with CancelledError suppressed, so a Ctrl-C
     landing while the formation was going down was swallowed and the dashboard ran on."""

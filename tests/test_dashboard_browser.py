@@ -1,6 +1,7 @@
 """The dashboard in a real headless browser (Debian's Chromium, driven by selenium): a
 formation under chaos, its kills on the timeline, a page that keeps keyboard focus, scale
-clicks that add up, a 400 px screen, axe-core's accessibility rules, and 30 instances."""
+clicks that add up, a 400 px screen, axe-core's accessibility rules, 30 instances, why an
+instance is not running, and the end of the run."""
 
 from __future__ import annotations
 
@@ -244,11 +245,12 @@ def test_thirty_instances_collapse_filter_and_say_why(app: App) -> None:
         assert not any(browser.execute_script(is_open))
 
         # Why an instance is not running: a start waiting for readiness, a crash loop.
-        wait.until(lambda b: "not ready after" in text(
-            b, "#formation tr[data-instance='stuck.1'] .why"))
+        stuck = ps(app)["stuck.1"]
+        wait.until(lambda b: text(b, "#formation tr[data-instance='stuck.1'] .why") ==
+                   f"waiting for port {stuck['port']}")
         wait.until(lambda b: state(b, "crashy.1") == "backoff")
         reason = text(browser, "#formation tr[data-instance='crashy.1'] .why")
-        assert re.fullmatch(r"restart pending since [\d:]+ after: exited 1", reason), reason
+        assert re.fullmatch(r"exited 1; (next retry in \d+ s|retrying now)", reason), reason
 
         # Filtering by type hides the other types' rows, lanes and panes.
         browser.execute_script("""
@@ -300,3 +302,73 @@ def test_stop_and_kill_buttons_stop_and_kill_their_instance(app: App) -> None:
         click(browser, "button[aria-label='kill worker.2']")
         assert wait_until(lambda: ps(app)["worker.2"]["incarnation"] == 2, timeout=20)
         assert ps(app)["worker.1"]["state"] == "stopped"
+
+
+WHY = "#formation tr[data-instance='{}'] .why"
+# A crash loop that waits 6 s before each retry: long enough to see the countdown move on a
+# loaded machine.
+SLOW_RETRY = ("--backoff", "first=6s,max=6s")
+
+
+def retry_left(browser: WebDriver) -> int | None:
+    found = re.search(r"next retry in (\d+) s", text(browser, WHY.format("crashy.1")))
+    return int(found[1]) if found else None
+
+
+def test_the_page_says_what_holds_an_instance_and_counts_down_its_retry(app: App) -> None:
+    app.procfile(f"{CRASHY}migrate: exit 1\nweb: exec sleep 600\n")
+    app.write("procrunner.yml", "types:\n  migrate:\n    once: true\n    restart: never\n"
+              "  web:\n    depends_on: {migrate: completed}\n    ready: uptime\n"
+              "  crashy:\n    restart: on-failure\n")
+    with dashboard(app, "-m", "crashy=1,migrate=1,web=1", *SLOW_RETRY) as browser:
+        wait = waiting(browser, 60)
+        wait.until(lambda b: text(b, WHY.format("web.1")) ==
+                   "held: waits for migrate to complete, but migrate.1#1 exited 1")
+        # the countdown: a number of seconds that goes down between two pictures of one backoff
+        first = wait.until(lambda b: (left := retry_left(b)) is not None and left >= 2 and left)
+        wait.until(lambda b: (left := retry_left(b)) is not None and left < first)
+
+
+def test_a_start_waiting_for_its_http_check_says_so(app: App) -> None:
+    app.procfile("web: exec sleep 600\n")
+    app.write("procrunner.yml", "types:\n  web:\n    ready: {http: /ready}\n")
+    with dashboard(app, "-m", "web=1") as browser:
+        port = ps(app)["web.1"]["port"]
+        waiting(browser).until(lambda b: text(b, WHY.format("web.1")) ==
+                               f"waiting for GET /ready on port {port}")
+
+
+SHUTDOWN_READING = """
+return {
+  banner: document.getElementById("banner").textContent,
+  status: document.getElementById("status").textContent,
+  summary: document.getElementById("summary").textContent,
+  summaryShown: !document.getElementById("summary").closest("section").hidden,
+  states: Object.fromEntries([...document.querySelectorAll("#formation tr[data-instance]")]
+    .map((row) => [row.dataset.instance, row.querySelector(".state").textContent])),
+  enabled: [...document.querySelectorAll("#formation button, #chaos-form button")]
+    .filter((button) => !button.disabled).map((button) => button.textContent),
+};
+"""
+
+
+def test_regression_the_end_of_the_run_reaches_the_page_before_its_server_closes(
+    app: App,
+) -> None:
+    app.procfile(f"web: exec {kid('serve')}\nworker: exec sleep 600\n")
+    with dashboard(app, "-m", "web=1,worker=2") as browser:
+        wait = waiting(browser, 30)
+        names = {"web.1", "worker.1", "worker.2"}
+        wait.until(lambda b: all(state(b, name) == "running" for name in names))
+        formation = app.runs[-1]
+        formation.signal(signal.SIGINT)
+        assert formation.finish(timeout=60) == 130
+        # the server is gone by now: what the page shows is what it got before it closed
+        seen = browser.execute_script(SHUTDOWN_READING)
+        assert seen["banner"].startswith("The run ended: SIGINT received (exit status 130)")
+        assert seen["status"] == "ended"
+        assert seen["states"] == dict.fromkeys(names, "stopped")
+        assert seen["summaryShown"] and seen["summary"].startswith("summary: 3 instances, ")
+        assert seen["enabled"] == []
+        assert any("the run ended (exit status 130)" in e["text"]
+                   for e in browser.execute_script(EVENTS))

@@ -14,10 +14,8 @@ from pathlib import Path
 import psutil
 import pytest
 from harness import PROCRUNNER, App
+from other_user import PACKAGE, readable_copy
 
-import procrunner
-
-REPO = Path(procrunner.__file__).parent.parent
 SYSTEM_PYTHON = "/usr/bin/python3"  # outside /root, so nobody can run it
 
 
@@ -88,25 +86,24 @@ def test_a_scratch_root_without_free_inodes_is_a_machine_limit(app: App) -> None
 
 @pytest.fixture
 def nobody_app() -> Iterator[Path]:
-    """An app folder and a copy of procrunner's third-party imports, readable by nobody."""
+    """An app folder and a copy of procrunner and its third-party imports, readable by
+    nobody."""
     if os.geteuid() != 0 or shutil.which("setpriv") is None or not Path(SYSTEM_PYTHON).exists():
         if os.environ.get("CI") == "true":
             pytest.fail("CI runs as root with setpriv and a system Python")
         pytest.skip("needs root, setpriv and a system Python to run as nobody")
     shared = Path(tempfile.mkdtemp(prefix="procrunner-limits-"))
-    for module in (psutil, __import__("dotenv")):
-        folder = Path(module.__file__ or "").parent
-        shutil.copytree(folder, shared / "lib" / folder.name)
     (shared / "app").mkdir()
     (shared / "app" / "Procfile").write_text("web: sleep 1\n")
-    for path in [shared, *shared.rglob("*")]:
-        path.chmod(0o755 if path.is_dir() else 0o644)
+    imports = [Path(module.__file__ or "").parent for module in (psutil, __import__("dotenv"))]
+    readable_copy(shared / "lib", *imports, PACKAGE)  # the clone may be out of nobody's reach
+    readable_copy(shared)
     yield shared
     shutil.rmtree(shared)
 
 
 def as_nobody(shared: Path, limit: str, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": f"{shared / 'lib'}:{REPO}"}
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(shared / "lib")}
     return subprocess.run(
         ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", "prlimit", limit,
          SYSTEM_PYTHON, "-m", "procrunner", "start", "--run-for", "0.3s", *args],

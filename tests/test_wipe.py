@@ -9,6 +9,7 @@ need a second user or a mount are skipped.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import functools
 import hashlib
@@ -26,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from other_user import PACKAGE, readable_copy
 
 from procrunner.scratch.wipe import Inventory, inventory, inventory_and_wipe
 
@@ -59,22 +61,38 @@ def child_python() -> str:
             continue
         with contextlib.suppress(OSError):
             probe = [candidate, "-c", "import sys; assert sys.version_info >= (3, 11)"]
-            if subprocess.run(probe, cwd=ROOT, check=False, **child_user()).returncode == 0:
+            if subprocess.run(probe, cwd="/", check=False, **child_user()).returncode == 0:
                 return candidate
     pytest.skip("no Python >= 3.11 that user nobody can run")
+
+
+@functools.cache
+def child_files() -> Path:
+    """tests/hostile.py and the package it imports, copied where the child's user can read
+    them (a clone in a 0700 home folder or in /root is out of its reach)."""
+    folder = Path(tempfile.mkdtemp(prefix="wipe-child-"))
+    atexit.register(shutil.rmtree, folder, True)
+    readable_copy(folder, HOSTILE, PACKAGE)
+    return folder
+
+
+def hostile_process(*args: object, as_child: bool = True) -> dict[str, Any]:
+    """The subprocess arguments that run tests/hostile.py ARGS: as the child's user (nobody
+    when root) from its copy, or as ourselves from the repository."""
+    if not as_child:
+        command = [sys.executable, str(HOSTILE), *map(str, args)]
+        return {"args": command, "cwd": ROOT, "env": {**os.environ, "PYTHONPATH": str(ROOT)}}
+    copy = child_files()
+    command = [child_python(), str(copy / HOSTILE.name), *map(str, args)]
+    env = {**os.environ, "PYTHONPATH": str(copy)}
+    return {"args": command, "cwd": copy, "env": env, **child_user()}
 
 
 def hostile(*args: object, as_child: bool = True) -> str:
     """Run tests/hostile.py (as nobody when root); its stdout."""
     result = subprocess.run(
-        [child_python() if as_child else sys.executable, str(HOSTILE), *map(str, args)],
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-        **(child_user() if as_child else {}),
+        **hostile_process(*args, as_child=as_child),
+        capture_output=True, text=True, timeout=60, check=False,
     )
     assert result.returncode == 0, result.stderr
     return result.stdout
@@ -333,11 +351,9 @@ def test_racer_swapping_directories_and_symlinks(area: Area) -> None:
         area.scratch.mkdir(mode=0o700, exist_ok=True)
         give_to_child(area.scratch)
         racer = subprocess.Popen(
-            [child_python(), str(HOSTILE), "race", area.scratch, area.canary, area.out],
-            cwd=ROOT,
+            **hostile_process("race", area.scratch, area.canary, area.out),
             stdout=subprocess.PIPE,
             text=True,
-            **child_user(),
         )
         try:
             assert racer.stdout is not None and racer.stdout.readline() == "ready\n"

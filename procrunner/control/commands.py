@@ -41,6 +41,9 @@ def add_commands(commands: Any) -> None:
     logs.add_argument("-n", "--lines", type=int, default=10, metavar="N",
                       help="lines of recent output to show first (default 10)")
     logs.add_argument("--no-follow", action="store_true", help="print the recent lines, exit")
+    logs.add_argument("--raw-output", action="store_true",
+                      help="pass children's control sequences to the terminal as they are "
+                      "(by default, on a terminal, all but colours are shown escaped)")
     chaos = _command(commands, "chaos", "chaos on SPEC | off | now [INSTANCE]", _chaos)
     chaos.add_argument("action", choices=("on", "off", "now"))
     chaos.add_argument("argument", nargs="?", metavar="SPEC|INSTANCE")
@@ -189,9 +192,10 @@ def _chaos(args: argparse.Namespace, connection: Connection) -> int:
 
 def _logs(args: argparse.Namespace, connection: Connection) -> int:
     follow = not args.no_follow
+    shown = _shown_text(escape=sys.stdout.isatty() and not args.raw_output)
     result = connection.request("logs", targets=args.targets, lines=args.lines, follow=follow)
     for line in result["lines"]:
-        _print_line(line["time"], line["instance"], line["text"], line["stderr"])
+        _print_line(line["time"], line["instance"], shown(line["text"]), line["stderr"])
     if follow:
         for notice in connection.notices():
             if notice["event"] == "dropped":
@@ -199,8 +203,18 @@ def _logs(args: argparse.Namespace, connection: Connection) -> int:
                       file=sys.stderr)
                 continue
             for text in notice["lines"]:
-                _print_line(notice["time"], notice["instance"], text, notice["stderr"])
+                _print_line(notice["time"], notice["instance"], shown(text), notice["stderr"])
     return 0
+
+
+def _shown_text(escape: bool) -> Callable[[str], str]:
+    """How ``logs`` shows a child's line: on a terminal as ``start`` does (colours kept, every
+    other control sequence shown as text, so none acts on the user's screen), else as is."""
+    if not escape:
+        return str
+    from procrunner.output.controls import escape_line  # a terminal's reader pays for it
+
+    return lambda text: escape_line(text.encode()).decode()
 
 
 def _connect(args: argparse.Namespace, connection: Connection) -> int:

@@ -19,6 +19,7 @@ const DOWN = ["stopped", "exited", "fatal", "backoff"];
 
 let picture = null;
 let pictures = 0; // pictures received, for the browser tests
+let skew = 0; // the server's clock minus the page's, in seconds (for the retry countdown)
 const scaling = new Map(); // type -> {wanted, sending, repliedAt}: counts not yet in the picture
 
 function typeOf(name) {
@@ -121,6 +122,15 @@ function renderStatus() {
   const status = $("status");
   const banner = $("banner");
   setText($("app"), picture.app ? `${picture.app} (pid ${picture.pid})` : "");
+  if (picture.finished) {
+    setText(status, "ended");
+    status.className = "pill down";
+    banner.hidden = false;
+    const why = picture.stopping ? `: ${picture.stopping}` : "";
+    setText(banner, `The run ended${why} (exit status ${picture.finished.status}). ` +
+      "This is its final picture; actions are off.");
+    return;
+  }
   if (!picture.connected) {
     setText(status, "stopped");
     status.className = "pill down";
@@ -136,6 +146,18 @@ function renderStatus() {
   status.className = picture.stopping ? "pill stopping" : "pill up";
 }
 
+// At the end of a run every action is off: nothing is left to act on.
+function renderActions() {
+  const over = Boolean(picture.finished);
+  for (const control of document.querySelectorAll("#formation button, #chaos-form button, " +
+    "#chaos-form input")) {
+    if (control.disabled !== over) control.disabled = over;
+  }
+  const summary = $("summary");
+  summary.closest("section").hidden = !over;
+  setText(summary, over ? picture.finished.summary.join("\n") : "");
+}
+
 function renderFilter() {
   const options = [{ value: "", text: "all types" },
     ...picture.types.map((type) => ({ value: type, text: type }))];
@@ -144,16 +166,30 @@ function renderFilter() {
     (node, option) => setText(node, option.text));
 }
 
-// Why an instance is not running, from what the picture knows: how long a start has waited
-// for its readiness check, how its last incarnation ended.
+// What a starting instance's readiness check waits for (the ps row's `ready`).
+function waitingFor(ready) {
+  switch (ready.kind) {
+    case "port": return `waiting for port ${ready.port}${ready.any ? " (any listener)" : ""}`;
+    case "http": return `waiting for GET ${ready.path} on port ${ready.port}`;
+    case "exec": return `waiting for ${ready.command} to succeed`;
+    case "log": return `waiting for a line matching ${ready.pattern}`;
+    case "uptime": return `waiting for ${duration(ready.seconds)} of uptime`;
+    default: return `waiting for ${ready.kind}`;
+  }
+}
+
+// Why an instance is not running, from what the picture knows: what it is held behind, what a
+// start waits for, when a backoff ends (counting down), how its last incarnation ended.
 function why(row, leaving) {
   if (leaving) return "leaving: scaled down";
+  if (row.held) return `held: ${row.held}`;
   const ended = (picture.timeline[row.name] || []).filter((bar) => bar.end !== null).at(-1);
-  if (row.state === "starting") {
-    return row.uptime >= 1 ? `not ready after ${duration(row.uptime)}` : "";
-  }
+  if (row.state === "starting") return row.ready ? waitingFor(row.ready) : "";
   if (row.state === "backoff") {
-    return ended ? `restart pending since ${clock(ended.end)} after: ${ended.how}` : "";
+    const after = ended ? `${ended.how}; ` : "";
+    if (row.retry_at === null) return `${after}restart pending`;
+    const left = Math.ceil(row.retry_at - (Date.now() / 1000 + skew));
+    return `${after}${left > 0 ? `next retry in ${left} s` : "retrying now"}`;
   }
   return DOWN.includes(row.state) && ended ? ended.how : "";
 }
@@ -322,6 +358,7 @@ function describe(notice) {
     case "completed": return `${notice.instance} completed${notice.release ? " (release)" : ""}`;
     case "release": return `release failed: ${notice.instance} ${notice.how}`;
     case "dropped": return `${notice.count} notices dropped`;
+    case "finished": return `the run ended (exit status ${notice.status})`;
     default: return notice.event;
   }
 }
@@ -366,6 +403,7 @@ function render() {
   renderStatus();
   renderFilter();
   renderFormation();
+  renderActions();
   renderChaos();
   renderTimeline();
   renderEnded();
@@ -377,8 +415,10 @@ function follow() {
   const source = new EventSource("events");
   source.addEventListener("picture", (event) => {
     picture = JSON.parse(event.data);
+    skew = picture.time - Date.now() / 1000;
     render();
     document.body.dataset.pictures = ++pictures;
+    if (picture.last) source.close(); // the dashboard closes after it: no retries, no error
   });
   source.addEventListener("error", () => {
     // The browser retries by itself; until then, keep the last picture and say why.
@@ -404,4 +444,5 @@ document.addEventListener("DOMContentLoaded", () => {
     });
   }
   follow();
+  setInterval(() => picture && renderFormation(), 1000); // the retry countdown moves on
 });

@@ -43,11 +43,13 @@ class Picture:
         self._reset()
         self.connected = False
         self.down_since: float | None = None
+        self.last = False  # the dashboard closes after this picture: pages stop following
 
     def _reset(self) -> None:
         self.app: str | None = None
         self.pid: int | None = None
         self.stopping: str | None = None
+        self.finished: dict[str, Any] | None = None  # the run's exit status and summary
         self.ps: dict[str, Any] | None = None
         self.types: dict[str, None] = {}  # every type seen, in order (a type scaled to 0 stays)
         # per type, the count its last scale asked for: ps still lists the instances that are
@@ -73,6 +75,21 @@ class Picture:
         self.app, self.pid = greeting.get("app"), greeting.get("pid")
         self.connected, self.down_since, self.stopping = True, None, None
         self._changed()
+
+    def closing(self) -> None:
+        """The dashboard sends this picture, then closes: ``start --dashboard`` is over."""
+        self.last = True
+        self._changed()
+
+    async def run_ended(self) -> None:
+        """Until the run's last notice (``finished``) is in, or the formation is gone."""
+        watcher = self.watch()
+        try:
+            while self.connected and self.finished is None:
+                await watcher.wait()
+                watcher.clear()
+        finally:
+            self.forget(watcher)
 
     def went_down(self) -> None:
         """The formation is gone: keep the last picture, say since when."""
@@ -105,15 +122,34 @@ class Picture:
                 self._output(name, notice["time"], text, notice["stderr"])
             self._changed()
             return
-        if name is not None and "incarnation" in notice:
+        if event == "state" and name is not None:
+            self._restate(name, notice["state"])
+        elif name is not None and "incarnation" in notice:
             self._on_incarnation(event, name, notice)
         elif event == "shutdown":
             self.stopping = notice["reason"]
+        elif event == "finished":
+            self.finished = {"status": notice["status"], "summary": notice["summary"]}
         elif event == "scaled":
             self.counts[notice["type"]] = notice["after"]
         if event != "state":  # the table shows states; the list tells what happened
             self.events.append(notice)
         self._changed()
+
+    def _restate(self, name: str, state: str) -> None:
+        """A state notice, on the instance's row until the next ``ps``: at the end of a run
+        no ``ps`` answers, and the rows must still show every instance stopped."""
+        row = next((r for r in self.ps["instances"] if r["name"] == name), None) if (
+            self.ps) else None
+        if row is None:
+            return
+        row["state"] = state
+        if state not in LIVE:
+            row.update(pid=None, uptime=None, rss=None)
+        if state != "starting":
+            row["ready"] = None
+        if state != "backoff":
+            row["retry_at"] = None
 
     def _on_incarnation(self, event: str, name: str, notice: Notice) -> None:
         bars = self.timeline.setdefault(name, [])
@@ -152,6 +188,8 @@ class Picture:
             "app": self.app,
             "pid": self.pid,
             "stopping": self.stopping,
+            "finished": self.finished,
+            "last": self.last,
             "types": list(self.types),
             "counts": dict(self.counts),
             "instances": self.ps["instances"] if self.ps else [],

@@ -38,6 +38,7 @@ ACTIONS = {
 }
 KEEPALIVE = 15.0  # seconds between comments on a quiet event stream
 PICTURE_GAP = 0.2  # seconds at least between two pictures sent to one page
+FINISH_WITHIN = 5.0  # seconds the end of a run waits for its last notice, then for the pages
 JSON = "application/json"
 BACKLOG = 128  # connections the kernel holds until they are accepted
 
@@ -55,6 +56,7 @@ class Dashboard:
             "the dashboard", self._serve, lambda reason, status: refusal(status, reason), MAX_HEAD
         )
         self._following: asyncio.Task[None] | None = None
+        self._streams: set[asyncio.Task[Any]] = set()  # the pages' event streams
 
     async def open(self, host: str, port: int) -> None:
         """Listen (loopback only) and start following the formation."""
@@ -70,6 +72,17 @@ class Dashboard:
         self._guard = Guard(host, port)
         self.url = f"{self._guard.origin}/?token={self._guard.token}"
         self._following = asyncio.create_task(self.link.run())
+
+    async def finish(self) -> None:
+        """The run is over (``start --dashboard``): once its last notice (the summary) is in
+        the picture, every page gets the final picture and its stream ends, so the page shows
+        the end of the run rather than a server gone mid-run."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(FINISH_WITHIN):
+                await self.picture.run_ended()
+        self.picture.closing()
+        if self._streams:
+            await asyncio.wait(self._streams, timeout=FINISH_WITHIN)
 
     async def close(self) -> None:
         if self._following is not None:
@@ -130,24 +143,29 @@ class Dashboard:
         a second; a slow page skips pictures), a comment when quiet (to notice a closed page)."""
         writer.write(head(HTTPStatus.OK, "text/event-stream", None) + b"retry: 1000\n\n")
         watcher = self.picture.watch()
+        stream = asyncio.current_task()
+        assert stream is not None
+        self._streams.add(stream)
         try:
-            await self._send(writer, watcher)
-            while True:
-                try:
-                    await asyncio.wait_for(watcher.wait(), KEEPALIVE)
-                except TimeoutError:
-                    writer.write(b": still here\n\n")
-                    await writer.drain()
-                    continue
-                await self._send(writer, watcher)
+            while await self._send(writer, watcher):
                 await asyncio.sleep(PICTURE_GAP)
+                while not watcher.is_set():
+                    try:
+                        await asyncio.wait_for(watcher.wait(), KEEPALIVE)
+                    except TimeoutError:
+                        writer.write(b": still here\n\n")
+                        await writer.drain()
         finally:
+            self._streams.discard(stream)
             self.picture.forget(watcher)
 
-    async def _send(self, writer: asyncio.StreamWriter, watcher: asyncio.Event) -> None:
+    async def _send(self, writer: asyncio.StreamWriter, watcher: asyncio.Event) -> bool:
+        """One picture; False once it was the last."""
         watcher.clear()
-        writer.write(_event("picture", self.picture.as_dict()))
+        picture = self.picture.as_dict()
+        writer.write(_event("picture", picture))
         await writer.drain()
+        return not picture["last"]
 
 
 def _event(name: str, data: dict[str, Any]) -> bytes:
@@ -190,5 +208,6 @@ async def alongside(path: Path) -> AsyncIterator[str]:
     await dashboard.open(LOOPBACK, 0)
     try:
         yield dashboard.url
+        await dashboard.finish()  # the run is over: while its control socket still serves
     finally:
         await dashboard.close()

@@ -39,14 +39,15 @@ def test_client_commands_piped_into_a_reader_that_left_end_quietly(
         os.close(writing)
 
         def ended() -> bool:
-            """Else poke it: a restart gives events and logs something new to write (one
-            restart is not enough if it came before the client had subscribed)."""
+            """Until the client ends, a restart now and then gives events and logs something
+            new to write: a restart before the client has subscribed (a slow start on a
+            loaded machine) gives it nothing."""
             if client.poll() is not None:
                 return True
             app.cli("restart", "web")
             return False
 
-        assert wait_until(ended, 30, 0.5)
+        assert wait_until(ended, 60, 0.5)
         _, said = client.communicate(timeout=30)
         assert (client.returncode, said) == (0, b"")
     finally:

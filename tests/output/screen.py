@@ -1,6 +1,6 @@
-"""Run ``procrunner start`` with its stdout on a pseudo-terminal, as a user's shell would, and
-keep the exact bytes it writes there (the terminal's output processing is off, so ``\\r`` and
-``\\n`` arrive as procrunner wrote them)."""
+"""Run ``procrunner start`` (or another command) with its stdout on a pseudo-terminal, as a
+user's shell would, and keep the exact bytes it writes there (the terminal's output
+processing is off, so ``\\r`` and ``\\n`` arrive as procrunner wrote them)."""
 
 from __future__ import annotations
 
@@ -23,14 +23,17 @@ def scribbler(*args: str) -> str:
     return " ".join([sys.executable, str(SCRIBBLER), *args])
 
 
+START = ("start", "--no-color", "--no-timestamp")
+
+
 class Screen:
-    def __init__(self, app: App, *args: str) -> None:
+    def __init__(self, app: App, *args: str, command: tuple[str, ...] = START) -> None:
         master, slave = os.openpty()
         attributes = termios.tcgetattr(slave)
         attributes[1] &= ~termios.OPOST  # oflag: no \n -> \r\n
         termios.tcsetattr(slave, termios.TCSANOW, attributes)
         self.proc = subprocess.Popen(
-            [*PROCRUNNER, "start", "--no-color", "--no-timestamp", *args],
+            [*PROCRUNNER, *command, *args],
             cwd=app.root,
             env=app.env,
             stdin=subprocess.DEVNULL,

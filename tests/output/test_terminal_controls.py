@@ -102,3 +102,34 @@ def test_a_progress_bar_shows_its_latest_state_while_it_is_drawn(app: App) -> No
     _check_nothing_obeyed(shown)
     states = re.findall(rb"bar\.1 +\|[ +](.*)\n", shown)
     assert all(re.fullmatch(rb"\\rprogress \d+%", state) for state in states), states
+
+
+def _logs_on_a_terminal(app: App, *args: str) -> bytes:
+    """What ``procrunner logs --no-follow`` writes to a terminal about a running scribbler."""
+    app.procfile(f"web: {scribbler('controls')}\n")
+    run = app.start("--no-timestamp")
+    run.wait_for(r"web\.1 +\| done$")
+    logs = Screen(app, "--no-follow", "--lines", "20", *args, command=("logs",))
+    assert logs.proc.wait(timeout=30) == 0
+    shown = logs.finish(signal.SIGTERM)
+    run.signal(signal.SIGINT)
+    run.finish()
+    return shown
+
+
+# The control socket's output history splits a line at a lone \r, so ``logs`` receives the
+# overwritten line as two lines; and the crlf line's \r is its line end, not text.
+LOGGED = [i for i, line in enumerate(CONTROLS) if line.count(b"\r") != 1]
+
+
+def test_logs_on_a_terminal_shows_the_control_sequences_escaped(app: App) -> None:
+    shown = _logs_on_a_terminal(app)
+    _check_nothing_obeyed(shown)
+    for line in [SHOWN[i] for i in LOGGED]:
+        assert re.search(rb" web\.1 \| " + re.escape(line) + rb"\n", shown), line
+
+
+def test_logs_raw_output_passes_the_bytes_to_the_terminal(app: App) -> None:
+    shown = _logs_on_a_terminal(app, "--raw-output")
+    for line in [CONTROLS[i] for i in LOGGED]:
+        assert re.search(rb" web\.1 \| " + re.escape(line) + rb"\n", shown), line
