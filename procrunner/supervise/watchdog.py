@@ -7,11 +7,11 @@ DIR`` and ``socket PATH``), and writes ``done`` before a clean exit. While procr
 the watchdog is a ``/bin/sh`` loop (``_KEEPER``) that keeps what it was told: a few hundred KiB
 where a Python process costs megabytes, and no Python start competing with the instances'.
 End of file without ``done`` means procrunner died: the shell then execs
-``python -m procrunner.supervise.watchdog RUN_ID TIMEOUT`` (this module's ``main``), feeding it
-what it kept, and that stops every
-process in the run's cgroups, carrying the run's marker, or in a group it was told of (leader
-still alive with the same create time), with TERM, the timeout, then the cgroups frozen and
-killed and KILL for the rest; it then removes the run's cgroups, scratch and socket.
+``python -m procrunner.supervise.watchdog RUN_ID TIMEOUT`` (this module's ``main``) with what
+it kept as input, which stops every process in the run's cgroups, carrying the run's marker,
+or in a group it was told of (leader still alive with the same create time), with TERM, the
+timeout, then the cgroups frozen and killed and KILL for the rest; it then removes the run's
+cgroups, scratch and socket.
 A parent-death signal alone would not do: it reaches only the direct child, not its tree.
 """
 
