@@ -195,7 +195,7 @@ class LineAssembler:
         self._source = source
         self._printer = source.printer
         self._stderr = stderr
-        self._pending: list[bytes] = []
+        self._pending: list[bytes | memoryview] = []
         self._pending_len = 0
         self._last_data = self._held_since = 0.0
         self._continuing = False
@@ -209,12 +209,14 @@ class LineAssembler:
             return
         # The held start of a line and every whole line of ``data`` go on as one block, in
         # one copy (block-buffered writers leave a line cut at the end of nearly every read).
+        whole = data if last == len(data) - 1 else memoryview(data)[: last + 1]
         if self._pending:
-            body = b"".join((*self._pending, memoryview(data)[: last + 1]))
+            self._pending.append(whole)
+            body = b"".join(self._pending)
             self._pending.clear()
             self._pending_len = 0
         else:
-            body = data if last == len(data) - 1 else data[: last + 1]
+            body = bytes(whole)  # no copy when it is ``data`` itself
         self._emit_lines(body)
         if last + 1 < len(data):
             self._hold(data[last + 1 :])

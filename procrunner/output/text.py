@@ -166,16 +166,13 @@ class TextFormat:
             cached = self._cache[key] = label + mark[1:]
         return cached
 
-    def block(self, origin: Origin, stderr: bool, body: bytes) -> Chunk:
+    def block(self, origin: Origin, stderr: bool, body: bytes) -> bytes:
         prefix = self.prefix(origin.name, self._separators[stderr] + b" ")
         if self.escape:
             body = escape_block(body)
         if not prefix:
             return body
-        # One replace frames every line; the prefix it puts after the last newline is cut
-        # off by a view: each further copy of a large block costs as much as the replace.
-        framed = (b"\n" + body).replace(b"\n", b"\n" + prefix)
-        return memoryview(framed)[1 : len(framed) - len(prefix)]
+        return prefix + body[:-1].replace(b"\n", b"\n" + prefix) + b"\n"
 
     def piece(
         self, origin: Origin, stderr: bool, piece: bytes, continued: bool, partial: bool
