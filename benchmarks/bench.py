@@ -44,6 +44,8 @@ class Config:
     quick: bool
     n80: int = 200_000  # lines per writer: the raw baseline takes ~1.3 s here
     n4096: int = 50_000
+    block80: int = 1_000_000  # block-buffered writers: ~0.7 M lines/s each, raw
+    block4096: int = 100_000
     nseq: int = 1_000_000
     reps: int = 3
     slow_seconds: float = 10.0
@@ -59,6 +61,8 @@ class Config:
             quick,
             n80=20_000,
             n4096=2_500,
+            block80=100_000,
+            block4096=10_000,
             nseq=100_000,
             reps=1,
             slow_seconds=3.0,
@@ -77,11 +81,19 @@ class Workload:
     size: int  # bytes per line, newline included
 
 
-def python_workload(size: int, count: int) -> Workload:
+def python_workload(size: int, count: int, block: bool = False) -> Workload:
+    """Writers that flush every line (print() with PYTHONUNBUFFERED), or with ``block`` that
+    write through an 8 KiB buffer: the relay's heaviest case, 8 KiB of whole and cut lines
+    per read."""
     writer = f"env PYTHONUNBUFFERED=1 {PY} {WRITER}"
     ids = ["1", "2", "3", "4"]
-    lines = {f"w{i}": f"{writer} {count} {size} {i} --hold" for i in ids}
-    return Workload(f"python print(), {size} B lines", f"py{size}", lines, ids, count, size)
+    flag = " --block" if block else ""
+    lines = {f"w{i}": f"{writer} {count} {size} {i} --hold{flag}" for i in ids}
+    if block:
+        name, slug = f"python block-buffered, {size} B lines", f"block{size}"
+    else:
+        name, slug = f"python print(), {size} B lines", f"py{size}"
+    return Workload(name, slug, lines, ids, count, size)
 
 
 def seq_workload(count: int) -> Workload:
@@ -217,7 +229,7 @@ def run_idle(runner: Runner, n: int, mode: str, cfg: Config) -> IdleSample:
         watcher = UpWatcher(proc.stdout, n, OUT / f"{runner.name}-idle{n}-{mode}.log")
         watcher.start()
         if not watcher.all_up.wait(cfg.run_timeout / 4):
-            return IdleSample(None, procs.Memory(0, 0, 0, 0), None, 0)
+            return IdleSample(None, procs.Memory(0, 0, 0, 0, 0), None, 0)
         startup = watcher.up_at - start
         time.sleep(1.0)  # let the supervisor settle before measuring it
         memory = procs.memory(proc.pid)
@@ -263,6 +275,8 @@ def throughput(
     loads = [
         python_workload(80, cfg.n80),
         python_workload(4096, cfg.n4096),
+        python_workload(80, cfg.block80, block=True),
+        python_workload(4096, cfg.block4096, block=True),
         seq_workload(cfg.nseq),
     ]
     results = []

@@ -6,9 +6,10 @@ BEFORE and AFTER are git revisions (AFTER defaults to the work tree as it is). E
 unpacked into a temporary folder and run as ``python -m procrunner`` from there, with the same
 interpreter and libraries. Measured, alternating BEFORE and AFTER on every repetition so that
 the machine's drift hits both alike: start-up of 4 and of 32 instances (launch until every
-``@@up`` line is out), the RSS of the runner 1 s after 32 idle instances are up, and the time
-four writers of 80 B lines take through the runner (every line checked). Medians, and AFTER
-as a ratio of BEFORE (1.10 is 10% slower or bigger).
+``@@up`` line is out), the RSS of the runner and the PSS of runner + watchdog 1 s after 32
+idle instances are up, and the time four writers take through the runner (every line
+checked): 80 B lines flushed one by one, and 80 B and 4 KiB lines block-buffered. Medians,
+and AFTER as a ratio of BEFORE (1.10 is 10% slower or bigger).
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from bench import OUT, Config, python_workload, run_throughput
+import procs
+from bench import OUT, Config, Workload, python_workload, run_throughput
 from bench_floor import startup
 from peers import Runner
 
@@ -39,6 +41,10 @@ def snapshot(revision: str | None, into: Path) -> Path:
             ["git", "archive", revision, "procrunner"], cwd=ROOT, capture_output=True, check=True
         ).stdout
         subprocess.run(["tar", "-x", "-C", str(folder)], input=archive, check=True)
+    # Compiled now, as an installed package is: else, under PYTHONDONTWRITEBYTECODE, every
+    # start would compile the whole package from source and the start-up would measure that.
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(folder)], check=True,
+                   stdout=subprocess.DEVNULL)  # fmt: skip
     wrapper = folder / "procrunner-cmd"
     wrapper.write_text(f'#!/bin/sh\nPYTHONPATH={folder} exec {sys.executable} -m procrunner "$@"\n')
     wrapper.chmod(0o755)
@@ -58,27 +64,37 @@ def as_runner(name: str, command: Path) -> Runner:
 def measures(cfg: Config, app: Path) -> dict[str, Callable[[Runner], float]]:
     procfile = app / "Procfile"
     procfile.write_text("s: echo @@up; exec sleep 3600\n")
-    load = python_workload(80, cfg.n80)
 
-    def up(count: int, rss: bool = False) -> Callable[[Runner], float]:
+    def up(count: int, size_of: Callable[[int], int] | None = None) -> Callable[[Runner], float]:
         def measure(runner: Runner) -> float:
-            took, size = startup(runner.argv(procfile, "s", count), count, app,
-                                 1.0 if rss else None)
-            return size / 2**20 if rss else took * 1000
+            argv = runner.argv(procfile, "s", count)
+            if size_of is None:
+                return startup(argv, count, app, None)[0] * 1000
+            return startup(argv, count, app, 1.0, size_of)[1] / 2**20
 
         return measure
 
-    def relay(runner: Runner) -> float:
-        sample = run_throughput(runner, load, cfg)
-        if sample.seconds is None or not sample.verdict.intact:
-            raise RuntimeError(f"{runner.name}: lines lost or broken: {sample.verdict}")
-        return sample.seconds * 1000
+    def relay(load: Workload) -> Callable[[Runner], float]:
+        def measure(runner: Runner) -> float:
+            sample = run_throughput(runner, load, cfg)
+            if sample.seconds is None or not sample.verdict.intact:
+                raise RuntimeError(f"{runner.name}: lines lost or broken: {sample.verdict}")
+            return sample.seconds * 1000
+
+        return measure
 
     return {
         "start-up, 4 instances (ms)": up(4),
         "start-up, 32 instances (ms)": up(32),
-        "RSS, 32 idle instances (MiB)": up(32, rss=True),
-        f"4 writers x {cfg.n80:,} lines of 80 B (ms)": relay,
+        "RSS, 32 idle instances (MiB)": up(32, procs.rss),
+        "PSS + watchdog, 32 idle instances (MiB)": up(32, lambda pid: procs.memory(pid).pss),
+        f"4 writers x {cfg.n80:,} lines of 80 B (ms)": relay(python_workload(80, cfg.n80)),
+        f"4 block-buffered writers x {cfg.block80:,} lines of 80 B (ms)": relay(
+            python_workload(80, cfg.block80, block=True)
+        ),
+        f"4 block-buffered writers x {cfg.block4096:,} lines of 4 KiB (ms)": relay(
+            python_workload(4096, cfg.block4096, block=True)
+        ),
     }
 
 

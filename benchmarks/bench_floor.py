@@ -62,8 +62,15 @@ def time_import(python: Path, code: str, cwd: Path) -> tuple[float, int]:
     return time.perf_counter() - began, int(done.stdout.split()[-1])
 
 
-def startup(argv: list[str], count: int, app: Path, rss_after: float | None) -> tuple[float, int]:
-    """Launch until ``count`` ``@@up`` lines are out; RSS ``rss_after`` s later (0 if None)."""
+def startup(
+    argv: list[str],
+    count: int,
+    app: Path,
+    rss_after: float | None,
+    size_of: Callable[[int], int] = procs.rss,
+) -> tuple[float, int]:
+    """Launch until ``count`` ``@@up`` lines are out; ``size_of`` the runner's PID (its RSS)
+    ``rss_after`` s later (0 if None)."""
     token = procs.new_token()
     began = time.monotonic()
     runner = subprocess.Popen(
@@ -83,7 +90,7 @@ def startup(argv: list[str], count: int, app: Path, rss_after: float | None) -> 
         rss = 0
         if rss_after is not None:
             time.sleep(rss_after)
-            rss = procs.rss(runner.pid)
+            rss = size_of(runner.pid)
         return took, rss
     finally:
         os.killpg(runner.pid, signal.SIGTERM)

@@ -117,6 +117,7 @@ class Memory:
     helper_rss: int  # summed over its helpers
     helpers: int  # how many helpers
     uss: int  # private memory (USS) of runner + helpers: shared pages not counted
+    pss: int  # proportional set size (PSS) of runner + helpers: each shared page divided
 
 
 def memory(pid: int) -> Memory:
@@ -124,13 +125,14 @@ def memory(pid: int) -> Memory:
     try:
         own = psutil.Process(pid).memory_full_info()
     except psutil.NoSuchProcess:
-        return Memory(0, 0, 0, 0)
+        return Memory(0, 0, 0, 0, 0)
     extra = []
     for helper in helpers(pid):
         with contextlib.suppress(psutil.NoSuchProcess):
             extra.append(helper.memory_full_info())
     uss = int(own.uss) + sum(int(i.uss) for i in extra)
-    return Memory(int(own.rss), sum(int(i.rss) for i in extra), len(extra), uss)
+    pss = int(own.pss) + sum(int(i.pss) for i in extra)
+    return Memory(int(own.rss), sum(int(i.rss) for i in extra), len(extra), uss, pss)
 
 
 def total_rss(pid: int) -> int:

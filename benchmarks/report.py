@@ -32,7 +32,10 @@ NOTES = """
   `cat-relay` = the same, each command piped through its own `cat` (the cheapest relay: a
   process per writer, no line handling). Both share one pipe between writers, so their lines
   interleave (print() makes two write()s per line; seq writes 4 KiB blocks): not checked.
-  `x baseline` = runner time / baseline time; MB/s = writer payload bytes / time.
+  `x baseline` = runner time / baseline time, `x cat relay` = runner time / cat-relay time;
+  MB/s = writer payload bytes / time. `print()` writers flush every line (PYTHONUNBUFFERED);
+  `block-buffered` writers write 8 KiB blocks (no flush per line): the relay's heaviest
+  load, and the case where a runner's cost per byte shows.
   `lines` checks every writer's numbered sequence: complete, in order, each line ending in
   exactly one exact payload. `broken` = output lines with writer data that are split, merged
   or altered; `missing` = lines that never arrived (the run ends after 10 s without output;
@@ -49,7 +52,9 @@ NOTES = """
   line contains `procrunner.supervise.watchdog`) and honcho's forked worker per instance
   (descendants with honcho's own command line). USS = private memory of runner + helpers,
   which is the fair total for honcho (its 32 workers share most pages, so their RSS sum
-  overstates it).
+  overstates it). PSS (`/proc/PID/smaps_rollup`) = each page divided among the processes
+  that map it, summed over runner + helpers: what the runner costs the machine, shared
+  libraries included.
 - Slow reader: 4 endless writers of 80 B lines; the reader takes 4 KiB every 10 ms. Peak RSS
   of the runner's own process, and of runner + helpers, sampled every 0.1 s over the window
   (from 0.5 s after launch); then SIGTERM, and the time until the runner exits.
@@ -145,6 +150,7 @@ def throughput_tables(results: list[tuple[Any, dict[str, list[Any]]]]) -> str:
     parts = ["## Output throughput (median of the repetitions)\n"]
     for load, per_runner in results:
         base = median_of([s.seconds for s in per_runner.get("baseline", [])])
+        cat = median_of([s.seconds for s in per_runner.get("cat-relay", [])])
         total = load.count * len(load.ids) * load.size
         rows = []
         for name, samples in per_runner.items():
@@ -159,12 +165,14 @@ def throughput_tables(results: list[tuple[Any, dict[str, list[Any]]]]) -> str:
                     name,
                     median_text([s.seconds for s in samples], bad="incomplete"),
                     ratio(secs, base),
+                    ratio(secs, cat),
                     f"{total / secs / 1e6:.0f}" if secs else "—",
                     lines,
                 ]
             )
         title = f"### {load.name}: 4 writers x {load.count} lines ({total / MIB:.0f} MiB)\n"
-        parts.append(title + "\n" + table(["runner", "s", "x baseline", "MB/s", "lines"], rows))
+        head = ["runner", "s", "x baseline", "x cat relay", "MB/s", "lines"]
+        parts.append(title + "\n" + table(head, rows))
     return "\n".join(parts)
 
 
@@ -178,7 +186,7 @@ def idle_tables(results: dict[str, dict[str, list[Any]]]) -> str:
         return median_of([get(s) for sc in scenarios for s in results[name][sc]])
 
     startup, stop = attrgetter("startup"), attrgetter("stop")
-    rss, uss = attrgetter("memory.rss"), attrgetter("memory.uss")
+    rss, uss, pss = (attrgetter(f"memory.{what}") for what in ("rss", "uss", "pss"))
     pr = "procrunner"
     up_rows, stop_rows, mem_rows = [], [], []
     for name, res in results.items():
@@ -206,8 +214,10 @@ def idle_tables(results: dict[str, dict[str, list[Any]]]) -> str:
                 f"{(med(name, rss) or 0) / MIB:.1f}",
                 f"{last.helpers}: {last.helper_rss / MIB:.1f}",
                 f"{(med(name, uss) or 0) / MIB:.1f}",
+                f"{(med(name, pss) or 0) / MIB:.1f}",
                 ratio(med(pr, rss), med(name, rss)),
                 ratio(med(pr, uss), med(name, uss)),
+                ratio(med(pr, pss), med(name, pss)),
             ]
         )
     stop_head = ["runner", *BIG, "left behind (INT/TERM/C)", "procrunner ÷ (SIGINT)"]
@@ -216,8 +226,10 @@ def idle_tables(results: dict[str, dict[str, list[Any]]]) -> str:
         "runner RSS",
         "helpers: RSS",
         "runner+helpers USS",
+        "runner+helpers PSS",
         "procrunner ÷ (RSS)",
         "(USS)",
+        "(PSS)",
     ]
     return (
         "## Startup (s, launch until every instance's first line is out)\n\n"

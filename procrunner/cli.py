@@ -136,8 +136,8 @@ def _start(args: argparse.Namespace) -> int:
 
     run_id = new_run_id()
     timeout = settings.run.longest_stop_timeout(loaded.app.make_spec.type_names)
-    # The watchdog's own Python start-up overlaps the imports below, rather than competing
-    # for the CPU with the instances it is there for.
+    # The watchdog (a small shell until it is needed) starts before the imports below, rather
+    # than competing for the CPU with the instances it is there for.
     with Watchdog(run_id, timeout) as watchdog:
         with _lean_imports():  # the supervisor's machinery: only `start` pays for its imports
             import asyncio

@@ -199,3 +199,22 @@ def _blocked_writing(proc: psutil.Process) -> bool:
         return "pipe_write" in where or "pipe_wait" in where
     except OSError:
         return False
+
+
+@pytest.mark.parametrize("cut", [1, 79, 80, 8192, 65536])
+def test_block_buffered_lines_cut_anywhere_arrive_whole_and_prefixed(cut: int) -> None:
+    """A block-buffered writer's reads end inside a line nearly every time: the held start
+    and the whole lines after it go on as one block, each line prefixed once."""
+    stream = b"".join(b"%06d " % i + b"x" * (i % 97) + b"\n" for i in range(3000))
+    chunks = [stream[at : at + cut] for at in range(0, len(stream), cut)]
+    expected = b"".join(b"web.1     | " + line + b"\n" for line in stream.splitlines())
+    assert feed(chunks) == expected
+
+
+def test_a_held_line_start_continued_past_max_is_marked_and_the_block_after_is_not() -> None:
+    long_line = b"y" * (MAX_LINE + 10)
+    shown = feed([long_line[:-5], long_line[-5:] + b"\nafter\nmore\n"])
+    assert shown.startswith(b"web.1     | " + b"y" * MAX_LINE + b"\n")
+    assert shown.endswith(
+        b"\nweb.1     |+" + b"y" * 10 + b"\nweb.1     | after\nweb.1     | more\n"
+    )

@@ -30,6 +30,11 @@ from procrunner.output.text import CHAOS_NAME as CHAOS_NAME  # the supervisor's 
 from procrunner.output.text import SYSTEM_NAME, Clock, Format, Origin, TextFormat
 
 MAX_LINE = 1 << 20
+# A read asks for what is waiting in the pipe (FIONREAD), at least SHORT_READ, at most
+# LONG_READ. Asking far more than is there costs more than the read itself: the bytes object is
+# allocated for the full size (above malloc's mmap threshold: fresh pages) and then shrunk.
+SHORT_READ = 64 << 10
+LONG_READ = 256 << 10
 PARTIAL_DELAY = 0.05
 REDRAW_EVERY = 0.5
 
@@ -192,7 +197,7 @@ class LineAssembler:
         self._source = source
         self._printer = source.printer
         self._stderr = stderr
-        self._pending: list[bytes] = []
+        self._pending: list[bytes | memoryview] = []
         self._pending_len = 0
         self._last_data = self._held_since = 0.0
         self._continuing = False
@@ -200,23 +205,23 @@ class LineAssembler:
         self.pipe_fd: int | None = None  # where to look for bytes not read yet
 
     def feed(self, data: bytes) -> None:
+        last = data.rfind(b"\n")
+        if last < 0:
+            self._hold(data)
+            return
+        # The held start of a line and every whole line of ``data`` go on as one block, in
+        # one copy (block-buffered writers leave a line cut at the end of nearly every read).
+        whole = data if last == len(data) - 1 else memoryview(data)[: last + 1]
         if self._pending:
-            newline = data.find(b"\n")
-            if newline < 0:
-                self._hold(data)
-                return
-            self._pending.append(data[: newline + 1])
-            line = b"".join(self._pending)
+            self._pending.append(whole)
+            body = b"".join(self._pending)
             self._pending.clear()
             self._pending_len = 0
-            self._emit_lines(line)
-            data = data[newline + 1 :]
-        last = data.rfind(b"\n")
-        if last >= 0:
-            self._emit_lines(data[: last + 1])
-            data = data[last + 1 :]
-        if data:
-            self._hold(data)
+        else:
+            body = bytes(whole)  # no copy when it is ``data`` itself
+        self._emit_lines(body)
+        if last + 1 < len(data):
+            self._hold(data[last + 1 :])
 
     def flush(self) -> None:
         """End of stream: a final line without newline is still printed."""
@@ -316,6 +321,7 @@ class StreamProtocol(asyncio.Protocol):
         self._terminal = terminal
         self._assembler = LineAssembler(source, stderr)
         self._transport: asyncio.ReadTransport | None = None
+        self._read_size = LONG_READ  # asyncio's pipe transport reads up to 256 KiB
         self.received = 0
         self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
@@ -334,6 +340,15 @@ class StreamProtocol(asyncio.Protocol):
             self._terminal.output(data)
             data = data.replace(b"\r\n", b"\n")
         self._assembler.feed(data)
+        if len(data) >= SHORT_READ or self._read_size != SHORT_READ:
+            self._size_next_read()
+
+    def _size_next_read(self) -> None:
+        waiting = self._assembler.unread()
+        size = min(max(waiting, SHORT_READ), LONG_READ)
+        if size != self._read_size and self._transport is not None:
+            self._read_size = size
+            self._transport.max_size = size  # type: ignore[attr-defined]  # asyncio's pipe
 
     def eof_received(self) -> bool:
         return False

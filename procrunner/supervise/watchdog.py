@@ -1,13 +1,17 @@
 """The watchdog: takes a run's processes down if procrunner itself dies, even by SIGKILL.
 
-procrunner starts ``python -m procrunner.supervise.watchdog RUN_ID TIMEOUT`` in a session of its own
-(so terminal signals do not reach it) and holds the write end of a pipe to its stdin. It tells
-the watchdog each process group it starts (``+ PGID CREATE_TIME``) and ends (``- PGID``), what
-to clean up after it (``scratch DIR`` and ``socket PATH``), and writes ``done`` before a clean
-exit. End of file without ``done`` means procrunner died: the watchdog then stops every
-process in the run's cgroups, carrying the run's marker, or in a group it was told of (leader
-still alive with the same create time), with TERM, the timeout, then the cgroups frozen and
-killed and KILL for the rest; it then removes the run's cgroups, scratch and socket.
+procrunner starts the watchdog in a session of its own (so terminal signals do not reach it)
+and holds the write end of a pipe to its stdin. It tells the watchdog each process group it
+starts (``+ PGID CREATE_TIME``) and ends (``- PGID``), what to clean up after it (``scratch
+DIR`` and ``socket PATH``), and writes ``done`` before a clean exit. While procrunner lives,
+the watchdog is a ``/bin/sh`` loop (``_KEEPER``) that keeps what it was told: a few hundred KiB
+where a Python process costs megabytes, and no Python start competing with the instances'.
+End of file without ``done`` means procrunner died: the shell then execs
+``python -m procrunner.supervise.watchdog RUN_ID TIMEOUT`` (this module's ``main``) with what
+it kept as input, which stops every process in the run's cgroups, carrying the run's marker,
+or in a group it was told of (leader still alive with the same create time), with TERM, the
+timeout, then the cgroups frozen and killed and KILL for the rest; it then removes the run's
+cgroups, scratch and socket.
 A parent-death signal alone would not do: it reaches only the direct child, not its tree.
 """
 
@@ -31,6 +35,34 @@ if TYPE_CHECKING:
     import psutil
 
 
+# The watchdog while procrunner lives: keeps the live groups (a ``- PGID`` removes its
+# ``+ PGID`` line) and the paths; at end of file without ``done`` it hands them to ``main``.
+# $0 names the module (how tests and the dead-run proof recognise a watchdog); $1 is the
+# Python, $2 the run id, $3 the stop timeout.
+_KEEPER = """trap '' INT HUP
+nl='
+'
+told=$nl
+while IFS= read -r line; do
+    case $line in
+    done) exit 0 ;;
+    '+ '*) told=$told$line$nl ;;
+    '- '*)
+        group="$nl+ ${line#- } "
+        case $told in *"$group"*)
+            after=${told#*"$group"}
+            told=${told%%"$group"*}$nl${after#*"$nl"} ;;
+        esac ;;
+    'scratch '*) scratch=$line ;;
+    'socket '*) socket=$line ;;
+    esac
+done
+exec "$1" -m "$0" "$2" "$3" <<TOLD
+${told#"$nl"}${scratch:+$scratch$nl}${socket:+$socket$nl}
+TOLD
+"""
+
+
 class Watchdog:
     """procrunner's side: start the helper, keep it informed, release it on a clean exit."""
 
@@ -44,7 +76,15 @@ class Watchdog:
         read_end, self._write_end = os.pipe()
         try:
             self._proc: subprocess.Popen[bytes] = subprocess.Popen(
-                [sys.executable, "-m", WATCHDOG_MODULE, run_id, str(stop_timeout)],
+                [
+                    "/bin/sh",
+                    "-c",
+                    _KEEPER,
+                    WATCHDOG_MODULE,
+                    sys.executable,
+                    run_id,
+                    str(stop_timeout),
+                ],
                 stdin=read_end,
                 stdout=subprocess.DEVNULL,
                 start_new_session=True,
