@@ -91,7 +91,7 @@ def test_the_page_shows_chaos_kills_and_scales_up(app: App) -> None:
         bars = {int(b["incarnation"]): b for b in shown(browser, "#timeline .bar")
                 if b["lane"] == name}
         assert "chaos" in bars[number]["classes"].split()
-        assert "destroyed 1 files / 7 B" in bars[number]["title"]
+        assert "destroyed 1 file / 7 B" in bars[number]["title"]
         assert number + 1 in bars  # the next incarnation's bar
 
         # Found and clicked in one script call: an update between the two could change it.

@@ -82,6 +82,8 @@ class Gate:
         self._limit = limit if limit is not None else _fair_limit()
         self._idle_seconds = idle_seconds
         self._idle: dict[Visit, None] = {}  # in the order they began to wait: oldest first
+        # accepted, their task not yet begun: a burst of accepts runs ahead of the tasks
+        self._pending: dict[socket.socket, None] = {}
         self._visits: set[Visit] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self._accepting: asyncio.Task[None] | None = None
@@ -103,6 +105,9 @@ class Gate:
         if self._sock is not None:
             self._sock.close()
         tasks = list(self._tasks)
+        for connection in self._pending:  # a task cancelled before it began never closes it
+            connection.close()
+        self._pending.clear()
         for visit in self._visits:
             visit.writer.close()
         for task in tasks:
@@ -143,6 +148,7 @@ class Gate:
                 continue
             pause = FIRST_PAUSE
             self._admit(connection)
+            await asyncio.sleep(0)  # let its task begin before the next accept
 
     def _failed(self, exc: OSError) -> bool:
         """An accept failed: say so now and then, and make room if descriptors ran out.
@@ -167,17 +173,26 @@ class Gate:
                 connection.send(farewell)
             connection.close()
             return
+        self._pending[connection] = None
         task = asyncio.create_task(self._serve(connection))
         self._tasks.add(task)
         task.add_done_callback(self._served)
 
     def _make_room(self) -> bool:
-        """Turn out the connection idle the longest; False when none is idle."""
-        if not self._idle:
-            return False
-        oldest = next(iter(self._idle))
-        self._turn_out(oldest, "too many connections", HTTPStatus.SERVICE_UNAVAILABLE)
-        return True
+        """Turn out the connection idle the longest (one accepted but not yet served counts
+        as idle); False when none is idle."""
+        reason, status = "too many connections", HTTPStatus.SERVICE_UNAVAILABLE
+        if self._idle:
+            self._turn_out(next(iter(self._idle)), reason, status)
+            return True
+        if self._pending:
+            connection = next(iter(self._pending))
+            del self._pending[connection]  # its task sees it gone and ends
+            with contextlib.suppress(OSError):
+                connection.send(self._farewell(reason, status))
+            connection.close()
+            return True
+        return False
 
     def _turn_out(self, visit: Visit, reason: str, status: HTTPStatus) -> None:
         visit.served()  # no longer idle: never turned out twice
@@ -187,6 +202,9 @@ class Gate:
             transport.abort()
 
     async def _serve(self, connection: socket.socket) -> None:
+        if connection not in self._pending:
+            return  # turned out before it began
+        del self._pending[connection]
         try:
             reader, writer = await asyncio.open_connection(
                 sock=connection, limit=self._line_limit

@@ -42,7 +42,10 @@ function causeClass(bar) {
 
 function destroyed(bar) {
   const d = bar.destroyed || {};
-  return `${d.files ?? "-"} files / ${bytes(d.bytes)}, ${bytes(d.memory)} memory`;
+  const files = d.files === undefined || d.files === null ? "- files"
+    : `${d.files} ${d.files === 1 ? "file" : "files"}`;
+  return `${files} / ${bytes(d.bytes)}, ${d.memory === null ? "memory not sampled"
+    : `${bytes(d.memory)} memory`}`;
 }
 
 // Instance names in formation order: by type, then by number (web.2 before web.10).
