@@ -137,7 +137,8 @@ def postgres_cluster() -> Iterator[Cluster]:
     cluster.stop()
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
+# PostgreSQL doubles the database tests and starts a server: the slow run (CI) takes it
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.slow)])
 def demo_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """A test that takes it runs twice: on a new SQLite file, and on a new PostgreSQL
     database of the session's cluster. Its DATABASE_URL."""

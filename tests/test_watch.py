@@ -7,6 +7,8 @@ import contextlib
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from procrunner.scratch.ignore import app_filter
 from procrunner.supervise.events import WatchTriggered
 from procrunner.supervise.watch import WatchRule, triggered, watch, watch_rules
@@ -81,6 +83,7 @@ def test_a_save_of_50_files_is_one_batch_for_the_matching_types(tmp_path: Path) 
     assert got[0].types == ("web",) and len(got[0].files) == 50
 
 
+@pytest.mark.slow
 def test_procrunners_own_files_and_backing_data_never_trigger(tmp_path: Path) -> None:
     scratch, database = tmp_path / "scratch", tmp_path / "app.sqlite3"
     scratch.mkdir()

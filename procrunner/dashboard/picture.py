@@ -51,6 +51,9 @@ class Picture:
         self.stopping: str | None = None
         self.finished: dict[str, Any] | None = None  # the run's exit status and summary
         self.ps: dict[str, Any] | None = None
+        # the last state each instance's notices told: a ps reply that left before a change
+        # and arrives after its notice must not undo it (at the end no later ps comes)
+        self._noticed: dict[str, str] = {}
         self.types: dict[str, None] = {}  # every type seen, in order (a type scaled to 0 stays)
         # per type, the count its last scale asked for: ps still lists the instances that are
         # stopping after a scale down, so their number tells no count
@@ -101,6 +104,8 @@ class Picture:
         """The latest ``ps``; instances that run an incarnation the notices did not show
         (started before the dashboard) get a bar from their uptime."""
         self.ps = ps
+        for name, state in self._noticed.items():
+            self._restate(name, state)
         now = time.time()
         for row in ps["instances"]:
             self.types.setdefault(row["type"], None)
@@ -123,6 +128,7 @@ class Picture:
             self._changed()
             return
         if event == "state" and name is not None:
+            self._noticed[name] = notice["state"]
             self._restate(name, notice["state"])
         elif name is not None and "incarnation" in notice:
             self._on_incarnation(event, name, notice)

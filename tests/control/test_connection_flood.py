@@ -67,6 +67,7 @@ def test_regression_a_flood_of_1100_connections_leaves_ps_answering(
     assert "Traceback" not in running.output()
 
 
+@pytest.mark.slow
 def test_an_idle_connection_is_closed_with_a_reason(app: App) -> None:
     app.procfile(f"worker: {kid('sleep')}\n")
     with formation(app), socket.socket(socket.AF_UNIX) as sock:

@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import psutil
+import pytest
 
 from procrunner.control.history import OutputHistory
 from procrunner.control.notices import Notices
@@ -118,6 +119,7 @@ def _read_to_the_end(client: Raw) -> int:
     return total
 
 
+@pytest.mark.slow
 def test_a_slow_follower_that_keeps_reading_is_not_cut_off(tmp_path: Path) -> None:
     """It loses notices (and is told), but it reads: its patience starts over each time."""
 

@@ -86,6 +86,7 @@ def test_fifty_writers_for_a_minute_lose_split_or_reorder_no_line(app: App) -> N
     assert not tally.missing(), tally.missing()
 
 
+@pytest.mark.slow
 def test_a_long_write_to_a_slow_reader_does_not_cut_the_stops_drain_short(app: App) -> None:
     app.procfile(f"w: {scribbler('numbered', '5')}\n")
     run = app.start("--no-timestamp", "-m", "w=10", "--timeout", "60s", read=False)

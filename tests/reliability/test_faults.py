@@ -57,6 +57,7 @@ def test_broken_stdout_exits_141_promptly_and_leaves_nothing(app: App) -> None:
         pytest.param(10.0, marks=pytest.mark.slow),  # the 10 s
     ],
 )
+@pytest.mark.slow
 def test_a_stopped_reader_holds_output_back_but_not_the_formation(
     app: App, window: float
 ) -> None:
@@ -127,7 +128,7 @@ def test_regression_a_failed_start_at_the_fd_limit_neither_ends_the_run_nor_hang
     ("backoff", "window"),
     [
         # Default run: a short cap (1 s), so the window sees many restarts quickly.
-        ("first=0.5s,max=1s", 5.0),
+        pytest.param("first=0.5s,max=1s", 5.0, marks=pytest.mark.slow),
         pytest.param("first=0.5s,max=30s", 60.0, marks=pytest.mark.slow),  # the defaults
     ],
 )
@@ -192,6 +193,7 @@ def _incarnations_alive(app: App) -> dict[str, set[str]]:
     return alive
 
 
+@pytest.mark.slow
 def test_racing_scales_never_leave_two_incarnations_of_one_instance_alive(app: App) -> None:
     app.procfile(f"web: {kid('serve')}\n")
     run = app.start("-t", "1", "-p", "21000", "--restart", "always")

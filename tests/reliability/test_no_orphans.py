@@ -16,7 +16,11 @@ from shapes import SHAPES
 EVERY_CASE = list(itertools.product(SHAPES, STATES))
 
 
-@pytest.mark.parametrize("how", STOPS)
+# SIGINT and SIGKILL of both (the next start sweeps) in the default run; every way under -m slow
+@pytest.mark.parametrize("how", [
+    how if how in ("SIGINT", "SIGKILL-both") else pytest.param(how, marks=pytest.mark.slow)
+    for how in STOPS
+])
 def test_no_shape_in_any_state_survives_a_stop(app: App, how: str) -> None:
     outcome = run_case(app, EVERY_CASE, how)
     print(f"{how}: 27 instances, {outcome}")

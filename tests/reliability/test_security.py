@@ -251,6 +251,7 @@ sys.stdin.read()
 """
 
 
+@pytest.mark.slow
 @AS_ROOT
 def test_regression_another_users_flood_of_the_dashboard_does_not_lock_the_owner_out(
     app: App,

@@ -17,6 +17,7 @@ from harness import App, kid, wait_until
 MIB = 1024 * 1024
 
 
+@pytest.mark.slow
 def test_ten_thousand_file_events_in_a_second_under_watch(app: App) -> None:
     app.procfile(f"web: {kid('sleep')}\n")
     run = app.start("--watch")
