@@ -109,6 +109,7 @@ return true;
 """
 
 
+@pytest.mark.slow
 def test_focus_and_selection_survive_updates_so_enter_restarts(app: App) -> None:
     app.procfile(f"web: exec {kid('serve')}\n")
     with dashboard(app, "-m", "web=2") as browser:
@@ -141,6 +142,7 @@ if (gap === 0) { for (; left > 0; left--) button.click(); done(true); } else nex
 """
 
 
+@pytest.mark.slow
 def test_five_quick_scale_clicks_add_five_not_one(app: App) -> None:
     app.procfile("worker: exec sleep 600\n")
     with dashboard(app, "-m", "worker=2") as browser:
@@ -176,6 +178,7 @@ return [innerWidth, document.documentElement.scrollWidth, out];
 """
 
 
+@pytest.mark.slow
 def test_the_page_fits_400_px_without_scrolling_sideways(app: App) -> None:
     app.procfile(f"web: exec {kid('serve')}\n{STUCK}{CRASHY}")
     app.write("procrunner.yml", STUCK_SETTINGS)
@@ -209,6 +212,7 @@ axe.run(document).then((result) => done(result.violations.map((v) => ({
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("width", [1400, 400])
 def test_axe_finds_no_serious_or_critical_violation(app: App, axe: str, width: int) -> None:
     app.procfile(f"web: echo up && exec {kid('serve')}\n{STUCK}{CRASHY}")
@@ -225,6 +229,7 @@ def test_axe_finds_no_serious_or_critical_violation(app: App, axe: str, width: i
         assert serious == [], json.dumps(serious, indent=1)
 
 
+@pytest.mark.slow
 def test_thirty_instances_collapse_filter_and_say_why(app: App) -> None:
     app.procfile(f"web: exec {kid('serve')}\n{STUCK}{CRASHY}"
                  "worker: echo hello from $PS && exec sleep 600\n")
@@ -263,6 +268,7 @@ def test_thirty_instances_collapse_filter_and_say_why(app: App) -> None:
         assert [pane["instance"] for pane in visible(browser, "#output details")] == ["crashy.1"]
 
 
+@pytest.mark.slow
 def test_a_stopped_instance_has_a_start_button(app: App) -> None:
     app.procfile("worker: exec sleep 600\n")
     with dashboard(app, "-m", "worker=2") as browser:
@@ -279,6 +285,7 @@ def test_a_stopped_instance_has_a_start_button(app: App) -> None:
 EVENTS = "return [...document.querySelectorAll('#events li')].map((li) => ({text: li.textContent}))"
 
 
+@pytest.mark.slow
 def test_chaos_on_is_said_once_in_the_events(app: App) -> None:
     app.procfile("worker: exec sleep 600\n")
     with dashboard(app, "-m", "worker=1") as browser:
@@ -291,6 +298,7 @@ def test_chaos_on_is_said_once_in_the_events(app: App) -> None:
         assert line.count("chaos on") == 1, line
 
 
+@pytest.mark.slow
 def test_stop_and_kill_buttons_stop_and_kill_their_instance(app: App) -> None:
     app.procfile("worker: exec sleep 600\n")
     with dashboard(app, "-m", "worker=2", "--restart", "on-failure") as browser:
@@ -329,6 +337,7 @@ def test_the_page_says_what_holds_an_instance_and_counts_down_its_retry(app: App
         wait.until(lambda b: (left := retry_left(b)) is not None and left < first)
 
 
+@pytest.mark.slow
 def test_a_start_waiting_for_its_http_check_says_so(app: App) -> None:
     app.procfile("web: exec sleep 600\n")
     app.write("procrunner.yml", "types:\n  web:\n    ready: {http: /ready}\n")

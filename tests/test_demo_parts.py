@@ -195,6 +195,7 @@ def job_row(db: Database, number: int) -> tuple[Any, ...]:
     return tuple(row)
 
 
+@pytest.mark.slow
 def test_a_job_held_by_a_killed_worker_is_done_once_after_its_lease(parts: Parts) -> None:
     db = parts.db()
     for _ in range(3):

@@ -172,6 +172,7 @@ for n in range(1_000_000):
 """
 
 
+@pytest.mark.slow
 def test_log_files_are_complete_and_ordered_after_a_chaos_run(app: App, tmp_path: Path) -> None:
     app.write("writer.py", WRITER)
     records = app.root / "written"

@@ -89,6 +89,7 @@ def test_give_up_marks_a_crash_loop_fatal_and_the_rest_keeps_running(app: App) -
     assert run.text().count("broken.1#") >= 3 and "broken.1#4" not in run.text()
 
 
+@pytest.mark.slow
 def test_a_chaos_run_restarts_real_processes_and_the_summary_matches(app: App) -> None:
     app.procfile(f"worker: {kid('env', 'TMPDIR')}\n")
     run = app.start(

@@ -40,6 +40,7 @@ def dashboard_picture(url: str) -> bytes:
     return data
 
 
+@pytest.mark.slow
 def test_no_env_file_value_reaches_any_output(app: App) -> None:
     secret = f"canary-{uuid.uuid4().hex}"
     app.write(".env", f"SECRET={secret}\nPLAIN=visible\n")
