@@ -13,6 +13,7 @@ import signal
 from pathlib import Path
 from typing import Any
 
+import pytest
 from harness import App
 from hypothesis import given, settings
 from hypothesis import strategies as st

@@ -7,6 +7,7 @@ import re
 import signal
 import sys
 
+import pytest
 from harness import App, kid
 
 # Exits 1 (or 0, by argv) on its first N runs, counted in a file in the app root (the test's

@@ -18,6 +18,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import psutil
+import pytest
 
 from tests.harness import PROCRUNNER, App, kid
 from tests.test_control import control_path
