@@ -82,20 +82,8 @@ def add_client_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _connect_and_run(args: argparse.Namespace, handler: Handler) -> int:
     root, path = formation_socket(args)
-    with Connection(path, root) as connection:
-        try:
-            status = handler(args, connection)
-            sys.stdout.flush()
-        except BrokenPipeError:
-            return _reader_left()
-        return status
-
-
-def _reader_left() -> int:
-    """Whoever read our output (``| head``) has had enough: a quiet, successful end. What
-    is still buffered goes nowhere, so that the interpreter's exit cannot fail on it."""
-    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-    return 0
+    with Connection(path, root) as connection:  # a reader that left: cli.main ends quietly
+        return handler(args, connection)
 
 
 def formation_socket(args: argparse.Namespace) -> tuple[Path, Path]:
